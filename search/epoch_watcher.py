@@ -1,0 +1,43 @@
+"""The Keras callback that connects one training run to its Optuna trial.
+
+Imported lazily by :mod:`search.objective` (it imports Keras, and so TensorFlow).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import optuna
+
+
+class EpochWatcher(keras.callbacks.Callback):
+    """Report validation accuracy after each epoch; stop on a non-finite loss or a prune.
+
+    After ``fit`` returns, :attr:`failure` holds the reason training was stopped for a
+    diverged loss, :attr:`pruned` says whether the pruner stopped it, and
+    :attr:`last_value` is the last reported validation accuracy.
+    """
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        super().__init__()
+        self._trial = trial
+        self.epochs_run = 0
+        self.last_value: float | None = None
+        self.failure: str | None = None
+        self.pruned = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        self.epochs_run = epoch + 1
+        loss = float(logs.get("loss", math.nan))
+        if not math.isfinite(loss):
+            self.failure = f"training loss became {loss} in epoch {epoch + 1}"
+            self.model.stop_training = True
+            return
+        self.last_value = float(logs["val_accuracy"])
+        self._trial.report(self.last_value, step=epoch + 1)
+        if self._trial.should_prune():
+            self.pruned = True
+            self.model.stop_training = True

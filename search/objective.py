@@ -1,0 +1,142 @@
+"""Objectives: what an optimizer calls with an Optuna trial to get a value to maximize.
+
+The contract (:class:`Objective`) is what every optimizer relies on, so the cheap
+analytic objectives of the contract tests and the real LSTM objective are
+interchangeable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, ClassVar, Protocol
+
+import optuna
+
+from models.data import MnistData
+from models.errors import ConfigError
+from models.lstm import build_model
+from search.space import SearchSpace
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_EPOCHS = 2
+DEFAULT_BATCH_SIZE = 128
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 8192
+# Spacing between the seeds of consecutive trials, so trial seeds of nearby run seeds
+# do not collide (run seed 0 trial 1 vs run seed 1 trial 0).
+SEED_STRIDE = 1_000_003
+FAIL_REASON_ATTR = "fail_reason"
+
+
+class TrialFailed(Exception):
+    """A failure of one trial (diverged loss, out of memory): recorded FAIL, the study goes on."""
+
+
+class Objective(Protocol):
+    """A callable ``(trial) -> float`` to maximize.
+
+    Contract:
+        - it suggests its parameters only through ``space.suggest(trial)``, first thing, so
+          every trial's params are exactly the space's dimensions;
+        - it may ``trial.report`` intermediate values and raise ``optuna.TrialPruned``;
+        - a failure of the trial itself raises :class:`TrialFailed` after setting the
+          ``fail_reason`` user attribute; any other exception is a bug and stops the study;
+        - ``worst_value`` is a finite value no real result is below: what an optimizer that
+          needs a number (HHO) is given for a failed trial.
+    """
+
+    space: SearchSpace
+    worst_value: ClassVar[float]
+
+    def __call__(self, trial: optuna.Trial) -> float: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """How every trial trains: fixed for a study, not tuned."""
+
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    def __post_init__(self) -> None:
+        _check_whole("--epochs", self.epochs, 1, MAX_EPOCHS)
+        _check_whole("--batch-size", self.batch_size, 1, MAX_BATCH_SIZE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_whole(flag: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{flag} must be a whole number in [{low}, {high}], but got {value!r}")
+
+
+def trial_seed(run_seed: int, trial_number: int) -> int:
+    """The seed one trial trains with: a function of the run seed and the trial number only."""
+    return (run_seed * SEED_STRIDE + trial_number) % (2**32)
+
+
+class LstmObjective:
+    """Train the LSTM of the trial's params on the train split; return validation accuracy.
+
+    Reports the validation accuracy after every epoch, clears the Keras session before
+    each trial, and seeds Python, NumPy and TensorFlow from the run seed and trial number.
+    """
+
+    worst_value: ClassVar[float] = 0.0
+
+    def __init__(self, *, data: MnistData, space: SearchSpace, settings: TrainSettings, seed: int) -> None:
+        import keras  # noqa: F401 - pay TensorFlow's import here, not inside the first trial's time
+
+        self.space = space
+        self._data = data
+        self._settings = settings
+        self._seed = seed
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        import keras
+
+        from search.epoch_watcher import EpochWatcher
+
+        params = self.space.suggest(trial)
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(trial_seed(self._seed, trial.number))
+        model = build_model(params)
+        watcher = EpochWatcher(trial)
+        started = time.perf_counter()
+        try:
+            model.fit(
+                self._data.train.x,
+                self._data.train.y,
+                batch_size=params.get("batch_size", self._settings.batch_size),
+                epochs=self._settings.epochs,
+                validation_data=(self._data.val.x, self._data.val.y),
+                callbacks=[watcher],
+                verbose=0,
+            )
+        except (MemoryError, _resource_exhausted_error()) as exc:
+            _fail(trial, f"out of memory: {type(exc).__name__}")
+        finally:
+            trial.set_user_attr("train_seconds", round(time.perf_counter() - started, 3))
+            trial.set_user_attr("epochs_run", watcher.epochs_run)
+        if watcher.failure is not None:
+            _fail(trial, watcher.failure)
+        if watcher.pruned:
+            raise optuna.TrialPruned(f"pruned after epoch {watcher.epochs_run}")
+        if watcher.last_value is None:
+            _fail(trial, "no epoch finished")
+        return watcher.last_value
+
+
+def _fail(trial: optuna.Trial, reason: str) -> None:
+    trial.set_user_attr(FAIL_REASON_ATTR, reason)
+    raise TrialFailed(reason)
+
+
+def _resource_exhausted_error() -> type[Exception]:
+    import tensorflow as tf
+
+    return tf.errors.ResourceExhaustedError

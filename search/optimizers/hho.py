@@ -1,0 +1,328 @@
+"""Harris Hawks Optimization (Heidari et al., 2019) from mealpy, as a study citizen.
+
+Design: mealpy drives; its fitness function runs each proposal as one Optuna trial
+through ``study.optimize(objective, n_trials=1)``, with a sampler pinned to the
+proposal's parameters. Going through ``study.optimize`` (rather than bare ask/tell)
+means the objective code, FAIL/PRUNED handling, intermediate values and callbacks are
+exactly those of the TPE and random optimizers, and Optuna's heartbeat covers HHO
+trials too. Nothing is enqueued, so no WAITING trial of another worker is popped
+by mistake. The pieces:
+
+- :class:`~search.encoding.UnitCubeEncoding` maps the search space to [0, 1]^d
+  (ints rounded, log dimensions in log space, categoricals by slices);
+- a cache of every configuration already finished in the study answers repeats
+  (HHO re-scores unchanged hawks each epoch) without training; hits are counted in the
+  study attribute ``hho_cache_hits``;
+- the budget is exact: when ``n_trials`` trainings are done, the next proposal that
+  needs training ends the run, even mid-epoch;
+- a failed trial gives HHO the objective's finite ``worst_value``, a pruned one its
+  last reported value;
+- when HHO stops finding new configurations (a converged population) or runs out of
+  planned epochs, it restarts, warm-started from the best finished trials; a resumed
+  study starts that way too.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from mealpy import FloatVar
+from mealpy.swarm_based.HHO import OriginalHHO
+from mealpy.utils.problem import Problem
+
+from models.errors import ConfigError
+from search.encoding import UnitCubeEncoding
+from search.objective import Objective
+from search.optimizers.base import TRIAL_ERRORS, TrialCallback
+from search.optimizers.pinned import PinnedSampler
+from search.space import SearchSpace
+
+_logger = logging.getLogger(__name__)
+
+MIN_POP_SIZE = 5  # mealpy's OriginalHHO refuses fewer hawks
+MAX_POP_SIZE = 1000
+# Default population: a tenth of the budget, within [MIN_POP_SIZE, DEFAULT_POP_CAP], so
+# each population lives for several epochs and its escaping energy |E| sweeps from
+# exploration (>= 1) down to exploitation (< 0.5) within the budget.
+BUDGET_PER_HAWK = 10
+DEFAULT_POP_CAP = 30
+# Objective calls per hawk per epoch, measured on mealpy 3.0.2 (about 1.9: Levy dives
+# plus the end-of-epoch re-scoring): used to plan how many epochs a budget buys.
+CALLS_PER_HAWK_EPOCH = 1.9
+# Consecutive cache hits per hawk after which the population is taken as converged.
+STAGNANT_HITS_PER_HAWK = 10
+CACHE_HITS_ATTR = "hho_cache_hits"
+_FINISHED_WITH_VALUE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def default_pop_size(budget: int) -> int:
+    return max(MIN_POP_SIZE, min(DEFAULT_POP_CAP, budget // BUDGET_PER_HAWK))
+
+
+class _BudgetSpent(Exception):
+    """Every training of this run is done: stop mealpy where it stands."""
+
+
+class _Stagnated(Exception):
+    """HHO keeps proposing finished configurations: restart it."""
+
+
+class HhoOptimizer:
+    """mealpy's ``OriginalHHO`` with an exact budget, a cache and warm restarts."""
+
+    name = "hho"
+
+    def __init__(self, *, seed: int, pop_size: int) -> None:
+        self._seed = seed
+        self._pop_size = pop_size
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "algorithm": "mealpy.OriginalHHO",
+            "seed": self._seed,
+            "pop_size": self._pop_size,
+            "encoding": "unit-cube",
+            "stagnant_hits_per_hawk": STAGNANT_HITS_PER_HAWK,
+        }
+
+    def run(
+        self,
+        *,
+        study: optuna.Study,
+        objective: Objective,
+        n_trials: int,
+        callbacks: Sequence[TrialCallback] = (),
+    ) -> None:
+        evaluator = _Evaluator(
+            study=study, objective=objective, n_trials=n_trials, callbacks=callbacks,
+            stagnation_limit=STAGNANT_HITS_PER_HAWK * self._pop_size,
+        )
+        if n_trials < self._pop_size:
+            _logger.warning(
+                "HHO: %d trial(s) to run is fewer than the %d hawks of one population; "
+                "HHO will not get past its random start", n_trials, self._pop_size,
+            )
+        try:
+            self._restarts(evaluator)
+        finally:
+            evaluator.save_hits()
+
+    def _restarts(self, evaluator: _Evaluator) -> None:
+        restart = 0
+        while evaluator.remaining > 0:
+            trained_before = evaluator.trained
+            evaluator.context.update(restart=restart, iteration=0, phase="init", hawk=0)
+            try:
+                self._solve_once(evaluator, restart)
+            except _BudgetSpent:
+                return
+            except _Stagnated:
+                _logger.info("HHO: population converged; restarting from the best trials")
+            if evaluator.trained == trained_before:
+                _logger.warning(
+                    "HHO: a whole restart found no configuration not already tried; stopping with "
+                    "%d trial(s) of the budget unspent (is the search space this small?)",
+                    evaluator.remaining,
+                )
+                return
+            restart += 1
+
+    def _solve_once(self, evaluator: _Evaluator, restart: int) -> None:
+        space = evaluator.encoding.space
+        # HHO's escaping energy is 2*E0*(1 - t/T): zero in the last planned epoch, where every
+        # hawk collapses onto the best. One epoch more than the budget buys keeps it out of reach.
+        affordable = math.ceil((evaluator.remaining / self._pop_size - 1) / CALLS_PER_HAWK_EPOCH)
+        planned = max(1, affordable) + 1
+        model = _TrackedHHO(epoch=planned, pop_size=self._pop_size, context=evaluator.context)
+        problem = Problem(
+            bounds=FloatVar(lb=[0.0] * len(space), ub=[1.0] * len(space), name="unit_cube"),
+            minmax="max",
+            obj_func=evaluator,
+            log_to=None,
+        )
+        rng = np.random.default_rng([self._seed, restart])
+        starting = evaluator.starting_points(self._pop_size, rng)
+        with np.errstate(invalid="ignore", divide="ignore"):  # mealpy's diversity stats at 0/0
+            model.solve(problem, mode="swarm", starting_solutions=starting, seed=int(rng.integers(2**31)))
+
+
+class _Evaluator:
+    """mealpy's fitness function: a proposal becomes one Optuna trial, or a cache hit."""
+
+    def __init__(
+        self,
+        *,
+        study: optuna.Study,
+        objective: Objective,
+        n_trials: int,
+        callbacks: Sequence[TrialCallback],
+        stagnation_limit: int,
+    ) -> None:
+        self.encoding = UnitCubeEncoding(objective.space)
+        self.context: dict[str, Any] = {}
+        self.trained = 0
+        self._study = study
+        self._objective = objective
+        self._n_trials = n_trials
+        self._callbacks = list(callbacks)
+        self._stagnation_limit = stagnation_limit
+        self._sampler = PinnedSampler()
+        self._cache = _finished_fitness(study, objective.space, worst=objective.worst_value)
+        self._hits_before = int(study.user_attrs.get(CACHE_HITS_ATTR, 0))
+        self._hits = 0
+        self._consecutive_hits = 0
+        self._last: optuna.trial.FrozenTrial | None = None
+
+    @property
+    def remaining(self) -> int:
+        return self._n_trials - self.trained
+
+    def __call__(self, point: np.ndarray) -> float:
+        params = self.encoding.decode(point)
+        key = _key(params)
+        if key in self._cache:
+            return self._hit(key)
+        if self.remaining <= 0:
+            raise _BudgetSpent
+        self._consecutive_hits = 0
+        fitness = self._train(params)
+        self._cache[key] = fitness
+        return fitness
+
+    def _hit(self, key: tuple[Any, ...]) -> float:
+        self._hits += 1
+        self._consecutive_hits += 1
+        if self._consecutive_hits > self._stagnation_limit:
+            self._consecutive_hits = 0
+            raise _Stagnated
+        return self._cache[key]
+
+    def _train(self, params: dict[str, Any]) -> float:
+        self._sampler.pin(params)
+        self._study.sampler = self._sampler
+        attrs = {f"hho_{k}": v for k, v in self.context.items()}
+        self._study.optimize(
+            _Attributed(self._objective, attrs),
+            n_trials=1,
+            catch=TRIAL_ERRORS,
+            callbacks=[self._capture, *self._callbacks],
+        )
+        self.trained += 1
+        self.save_hits()
+        return _fitness(self._last, worst=self._objective.worst_value)
+
+    def _capture(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._last = trial
+
+    def save_hits(self) -> None:
+        self._study.set_user_attr(CACHE_HITS_ATTR, self._hits_before + self._hits)
+
+    def starting_points(self, pop_size: int, rng: np.random.Generator) -> np.ndarray | None:
+        """The best finished configurations (half the population at most), random points for
+        the rest, so a restart keeps what was learned yet explores; None if nothing finished."""
+        kept = max(1, pop_size // 2)
+        best = sorted(self._cache.items(), key=lambda item: item[1], reverse=True)[:kept]
+        if not best:
+            return None
+        points = [self.encoding.encode(dict(key)) for key, _ in best]
+        fill = rng.uniform(size=(pop_size - len(points), self.encoding.n_dims))
+        return np.vstack([np.array(points), fill]) if len(fill) else np.array(points)
+
+
+class _Attributed:
+    """The objective, with HHO's bookkeeping written to the trial first."""
+
+    def __init__(self, objective: Objective, attrs: dict[str, Any]) -> None:
+        self._objective = objective
+        self._attrs = attrs
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        for key, value in self._attrs.items():
+            trial.set_user_attr(key, value)
+        return self._objective(trial)
+
+
+class _TrackedHHO(OriginalHHO):
+    """OriginalHHO that tells which iteration, phase and hawk each proposal comes from,
+    and logs through this module's logger (mealpy's per-epoch lines at DEBUG)."""
+
+    def __init__(self, *, epoch: int, pop_size: int, context: dict[str, Any]) -> None:
+        super().__init__(epoch=epoch, pop_size=pop_size)
+        self._context = context
+
+    def check_problem(self, problem: Any, seed: Any) -> None:
+        super().check_problem(problem, seed)
+        self.logger = _DebugAdapter(_logger, {})
+
+    def get_target(self, solution: np.ndarray, counted: bool = True) -> Any:
+        target = super().get_target(solution, counted)
+        if self._context["phase"] == "init":
+            self._context["hawk"] += 1
+        return target
+
+    def evolve(self, epoch: int) -> None:
+        self._context.update(iteration=epoch, phase="dive", hawk=None)
+        super().evolve(epoch)
+
+    def update_target_for_population(self, pop: list[Any] | None = None) -> list[Any]:
+        self._context["phase"] = "rescore"
+        for idx, agent in enumerate(pop or []):
+            self._context["hawk"] = idx
+            agent.target = self.get_target(agent.solution, counted=False)
+        self.nfe_counter += len(pop or [])
+        return pop
+
+
+class _DebugAdapter(logging.LoggerAdapter):
+    """mealpy logs every epoch at INFO; here those lines are DEBUG."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(min(level, logging.DEBUG) if level <= logging.INFO else level, msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+
+def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
+
+
+def _fitness(trial: optuna.trial.FrozenTrial | None, *, worst: float) -> float:
+    if trial is None:
+        return worst
+    if trial.state == optuna.trial.TrialState.COMPLETE and trial.value is not None:
+        return float(trial.value)
+    if trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values:
+        return float(trial.intermediate_values[max(trial.intermediate_values)])
+    return worst
+
+
+def _finished_fitness(
+    study: optuna.Study, space: SearchSpace, *, worst: float
+) -> dict[tuple[Any, ...], float]:
+    """Fitness of every configuration the study already finished (COMPLETE or PRUNED)."""
+    cache: dict[tuple[Any, ...], float] = {}
+    for trial in study.get_trials(deepcopy=False, states=_FINISHED_WITH_VALUE):
+        if space.contains(trial.params):
+            cache[_key(trial.params)] = _fitness(trial, worst=worst)
+    return cache
+
+
+def create(*, seed: int, budget: int, options: dict[str, Any]) -> HhoOptimizer:
+    pop_size = options.get("pop_size")
+    unknown = sorted(k for k, v in options.items() if k != "pop_size" and v is not None)
+    if unknown:
+        raise ConfigError(f"--optimizer hho takes --pop-size only, not {', '.join(unknown)}")
+    if pop_size is None:
+        pop_size = default_pop_size(budget)
+    if isinstance(pop_size, bool) or not isinstance(pop_size, int) or not MIN_POP_SIZE <= pop_size <= MAX_POP_SIZE:
+        raise ConfigError(
+            f"--pop-size must be a whole number in [{MIN_POP_SIZE}, {MAX_POP_SIZE}] "
+            f"(mealpy's HHO needs at least {MIN_POP_SIZE} hawks), but got {pop_size!r}"
+        )
+    return HhoOptimizer(seed=seed, pop_size=pop_size)

@@ -1,0 +1,234 @@
+"""Launching and resuming a tuning study: the Python API behind ``run_search.py launch``.
+
+Every check that can fail on user input runs before the storage is written: a bad
+value stops the run with :class:`~models.errors.ConfigError` and the store is untouched.
+``trials`` is the study's total budget of finished trials (COMPLETE, PRUNED or FAIL):
+a resumed study runs only what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from models.data import check_source, load_mnist, resolve_source
+from models.errors import ConfigError
+from search.objective import LstmObjective, Objective, TrainSettings
+from search.optimizers import Optimizer, TrialCallback, create_optimizer
+from search.space import DEFAULT_SPACE, SearchSpace
+from search.space_file import load_space_file
+from studies.progress import FailureGuard, TrialLogger
+from studies.record import StudyRecord
+from studies.storage import mask_url, open_storage, resolve_url
+from studies.trials import WorkerTagged, best_finite, count_finished, fail_dead_trials
+
+_logger = logging.getLogger(__name__)
+
+MAX_TRIALS = 100_000
+DEFAULT_MAX_FAILURES = 5
+DEFAULT_OPTIMIZER = "tpe"
+DEFAULT_DATA = "auto"
+STUDY_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchResult:
+    study_name: str
+    storage: str
+    finished: int
+    budget: int
+    best_value: float | None
+    best_params: dict[str, Any] | None
+
+
+def check_study_name(name: Any) -> str:
+    if not isinstance(name, str) or not STUDY_NAME_PATTERN.fullmatch(name):
+        raise ConfigError(
+            f"--study must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or "
+            f"digit, but got {name!r}"
+        )
+    return name
+
+
+def check_count(flag: str, value: Any, *, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{flag} must be a whole number in [{low}, {high}], but got {value!r}")
+    return value
+
+
+def launch(
+    *,
+    study_name: str,
+    trials: int | None = None,
+    optimizer: str | None = None,
+    storage: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    data: str | None = None,
+    space: SearchSpace | str | Path | None = None,
+    seed: int | None = None,
+    pop_size: int | None = None,
+    resume: bool = False,
+    max_failures: int = DEFAULT_MAX_FAILURES,
+    progress: bool = False,
+) -> LaunchResult:
+    """Create (or with ``resume``, continue) a study and run it to ``trials`` finished trials.
+
+    Options left as None take the stored value on resume, else the default. On resume, an
+    option given with a value other than the stored one is refused, naming both.
+
+    Raises:
+        ConfigError: bad input (nothing written).
+        studies.progress.TooManyFailures: ``max_failures`` trials in a row failed.
+    """
+    check_study_name(study_name)
+    check_count("--max-failures", max_failures, low=1, high=MAX_TRIALS)
+    if trials is not None:
+        check_count("--trials", trials, low=1, high=MAX_TRIALS)
+    given = _Choices(optimizer, seed, epochs, batch_size, data, _read_space(space), pop_size)
+    if resume:
+        store = open_storage(storage, must_exist=True)
+        study = _load_existing(study_name, store)
+        stored = _stored_record(study)
+        record, objective, runner = _prepare(given, trials, stored=stored)
+        _check_resumable(study_name, stored, record)
+        if record.budget != stored.budget:
+            study.set_user_attr("budget", record.budget)
+    else:
+        if trials is None:
+            raise ConfigError("--trials is required for a new study (the total number of trials to run)")
+        record, objective, runner = _prepare(given, trials, stored=None)
+        store = open_storage(storage, must_exist=False)
+        study = _create(study_name, store, record)
+    fail_dead_trials(study)
+    run_study(study=study, optimizer=runner, objective=objective, budget=record.budget,
+              max_failures=max_failures, progress=progress)
+    return _result(study, resolve_url(storage), record.budget)
+
+
+def run_study(
+    *,
+    study: optuna.Study,
+    optimizer: Optimizer,
+    objective: Objective,
+    budget: int,
+    max_failures: int = DEFAULT_MAX_FAILURES,
+    progress: bool = False,
+    callbacks: Sequence[TrialCallback] = (),
+) -> None:
+    """Run ``optimizer`` on ``study`` until it holds ``budget`` finished trials."""
+    done = count_finished(study)
+    remaining = budget - done
+    if remaining <= 0:
+        _logger.info("Study %r already holds %d finished trials of %d: nothing to run", study.study_name, done, budget)
+        return
+    _logger.info("Study %r: %d of %d trials finished, running %d with %s",
+                 study.study_name, done, budget, remaining, optimizer.name)
+    trial_logger = TrialLogger(total=budget, done=done, progress=progress)
+    try:
+        optimizer.run(
+            study=study,
+            objective=WorkerTagged(objective),
+            n_trials=remaining,
+            callbacks=[trial_logger, FailureGuard(max_failures), *callbacks],
+        )
+    finally:
+        trial_logger.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Choices:
+    optimizer: str | None
+    seed: int | None
+    epochs: int | None
+    batch_size: int | None
+    data: str | None
+    space: SearchSpace | None
+    pop_size: int | None
+
+
+def _read_space(space: SearchSpace | str | Path | None) -> SearchSpace | None:
+    if space is None or isinstance(space, SearchSpace):
+        return space
+    return load_space_file(space)
+
+
+def _prepare(
+    given: _Choices, trials: int | None, *, stored: StudyRecord | None
+) -> tuple[StudyRecord, Objective, Optimizer]:
+    """Resolve every option (given, else stored, else default), load the data, build the parts."""
+    def pick(value: Any, stored_value: Any, default: Any) -> Any:
+        return value if value is not None else (stored_value if stored is not None else default)
+
+    name = pick(given.optimizer, stored and stored.optimizer, DEFAULT_OPTIMIZER)
+    seed = check_count("--seed", pick(given.seed, stored and stored.seed, 0), low=0, high=2**31 - 1)
+    budget = pick(trials, stored and stored.budget, None)
+    stored_train = stored.train if stored else {}
+    settings = TrainSettings(
+        epochs=pick(given.epochs, stored_train.get("epochs"), TrainSettings.epochs),
+        batch_size=pick(given.batch_size, stored_train.get("batch_size"), TrainSettings.batch_size),
+    )
+    space = given.space or (SearchSpace.from_dict(stored.space) if stored else DEFAULT_SPACE)
+    stored_pop = (stored.optimizer_settings.get("pop_size") if stored else None)
+    options = {"pop_size": pick(given.pop_size, stored_pop if name == "hho" else None, None)}
+    runner = create_optimizer(name, seed=seed, budget=budget, options=options)
+    source = pick(given.data, stored and stored.data.get("location"), DEFAULT_DATA)
+    check_source(source)
+    mnist = load_mnist(source)
+    record = StudyRecord(
+        optimizer=name, optimizer_settings=runner.settings(), seed=seed, budget=budget,
+        space=space.to_dict(), train=settings.to_dict(),
+        data={**mnist.describe(), "location": resolve_source(source)},
+    )
+    objective = LstmObjective(data=mnist, space=space, settings=settings, seed=seed)
+    return record, objective, runner
+
+
+def _load_existing(name: str, store: optuna.storages.BaseStorage) -> optuna.Study:
+    try:
+        return optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        raise ConfigError(f"there is no study {name!r} to resume in this storage; drop --resume to create it") from None
+
+
+def _stored_record(study: optuna.Study) -> StudyRecord:
+    stored = StudyRecord.read(study)
+    if stored is None:
+        raise ConfigError(f"study {study.study_name!r} was not created by this tool, so it cannot be resumed here")
+    return stored
+
+
+def _check_resumable(name: str, stored: StudyRecord, record: StudyRecord) -> None:
+    diffs = stored.differences(record)
+    if diffs:
+        raise ConfigError(
+            f"--resume of study {name!r} with different settings: " + "; ".join(diffs)
+            + ". Use the stored settings (leave the options out) or start a new study."
+        )
+
+
+def _create(name: str, store: optuna.storages.BaseStorage, record: StudyRecord) -> optuna.Study:
+    if name in optuna.get_all_study_names(store):
+        raise ConfigError(f"study {name!r} already exists: add --resume to continue it, or choose another --study")
+    study = optuna.create_study(study_name=name, storage=store, direction="maximize")
+    record.write(study)
+    _logger.info("Created study %r (%s, seed %d, budget %d)", name, record.optimizer, record.seed, record.budget)
+    return study
+
+
+def _result(study: optuna.Study, url: str, budget: int) -> LaunchResult:
+    best = best_finite(study.get_trials(deepcopy=False))
+    return LaunchResult(
+        study_name=study.study_name,
+        storage=mask_url(url),
+        finished=count_finished(study),
+        budget=budget,
+        best_value=best.value if best else None,
+        best_params=dict(best.params) if best else None,
+    )

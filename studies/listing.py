@@ -1,0 +1,68 @@
+"""Listing the studies of a storage."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+from optuna.trial import TrialState
+
+from studies.record import StudyRecord
+from studies.storage import open_storage
+from studies.trials import FINISHED_STATES, best_finite
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySummary:
+    name: str
+    optimizer: str
+    finished: int
+    budget: int | None
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    best_value: float | None
+
+
+def list_studies(*, storage: str | None = None) -> list[StudySummary]:
+    """Every study in ``storage``, by name. Studies not made by this tool show optimizer '?'."""
+    store = open_storage(storage, must_exist=True)
+    rows = []
+    for name in sorted(optuna.get_all_study_names(store)):
+        study = optuna.load_study(study_name=name, storage=store)
+        rows.append(summarize(study))
+    return rows
+
+
+def summarize(study: optuna.Study) -> StudySummary:
+    trials = study.get_trials(deepcopy=False)
+    counts = {state: sum(t.state == state for t in trials) for state in TrialState}
+    record = StudyRecord.read(study)
+    best = best_finite(trials)
+    return StudySummary(
+        name=study.study_name,
+        optimizer=record.optimizer if record else "?",
+        finished=sum(counts[s] for s in FINISHED_STATES),
+        budget=record.budget if record else None,
+        complete=counts[TrialState.COMPLETE],
+        pruned=counts[TrialState.PRUNED],
+        failed=counts[TrialState.FAIL],
+        running=counts[TrialState.RUNNING],
+        best_value=best.value if best else None,
+    )
+
+
+def format_table(rows: list[StudySummary]) -> str:
+    """A plain-text table of ``rows`` for the terminal."""
+    header = ("study", "optimizer", "finished/total", "complete", "pruned", "failed", "running", "best")
+    lines = [header] + [
+        (
+            r.name, r.optimizer, f"{r.finished}/{r.budget if r.budget is not None else '?'}",
+            str(r.complete), str(r.pruned), str(r.failed), str(r.running),
+            f"{r.best_value:.4f}" if r.best_value is not None else "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)

@@ -1,0 +1,75 @@
+"""What a study records about itself, as Optuna study user attributes.
+
+Everything needed to understand, resume, compare and reproduce a study: the
+optimizer and its settings, the seed, the budget, the search space, the training
+settings, the data source and split sizes, and the package versions. Attributes are
+plain JSON, readable by Optuna's own CLI and dashboard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import platform
+from typing import Any
+
+import optuna
+
+PRODUCT = "lstm-tuner"
+_VERSIONED = ("lstm-tuner", "optuna", "keras", "tensorflow-cpu", "tensorflow", "mealpy", "numpy")
+# Fields a resumed run must share with the stored study; the others may differ.
+MUST_MATCH = ("optimizer", "seed", "space", "train", "data", "optimizer_settings")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyRecord:
+    optimizer: str
+    optimizer_settings: dict[str, Any]
+    seed: int
+    budget: int
+    space: dict[str, Any]
+    train: dict[str, Any]
+    data: dict[str, Any]
+    versions: dict[str, str] = dataclasses.field(default_factory=lambda: package_versions())
+
+    def write(self, study: optuna.Study) -> None:
+        for key, value in dataclasses.asdict(self).items():
+            study.set_user_attr(key, value)
+        study.set_user_attr("product", PRODUCT)
+
+    @classmethod
+    def read(cls, study: optuna.Study | optuna.study.StudySummary) -> StudyRecord | None:
+        """The record of ``study``; None for a study this tool did not create."""
+        attrs = study.user_attrs
+        if attrs.get("product") != PRODUCT:
+            return None
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{n: attrs[n] for n in names if n in attrs})
+
+    def differences(self, other: StudyRecord) -> list[str]:
+        """Lines ``field: stored X, given Y`` for every field in :data:`MUST_MATCH` that differs."""
+        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
+        return [
+            f"{name}: stored {mine[name]!r}, given {theirs[name]!r}"
+            for name in MUST_MATCH
+            if _canonical(mine[name]) != _canonical(theirs[name])
+        ]
+
+
+def _canonical(value: Any) -> Any:
+    """Compare JSON-like values as JSON sees them (tuples are lists, ints equal floats)."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions

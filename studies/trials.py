@@ -1,0 +1,83 @@
+"""Bookkeeping of trials: which worker runs them, and failing those whose worker died."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from search.objective import FAIL_REASON_ATTR, Objective
+
+_logger = logging.getLogger(__name__)
+
+WORKER_ATTR = "worker"
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def worker_identity() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+class WorkerTagged:
+    """An objective that first records, on its trial, which process runs it."""
+
+    def __init__(self, objective: Objective) -> None:
+        self._objective = objective
+        self.space = objective.space
+        self.worst_value = objective.worst_value
+        self._identity = worker_identity()
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, self._identity)
+        return self._objective(trial)
+
+
+def count_finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+
+
+def fail_dead_trials(study: optuna.Study) -> list[int]:
+    """Mark FAIL every RUNNING trial whose worker process on this host no longer exists.
+
+    Trials of live processes, and of other hosts, are left alone (Optuna's heartbeat
+    covers those). Returns the numbers of the trials failed.
+    """
+    me = worker_identity()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(WORKER_ATTR)
+        if not _is_dead_local_worker(worker, me["host"]):
+            continue
+        storage = study._storage  # noqa: SLF001 - Optuna offers no public way to fail another's trial
+        storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, f"worker process {worker['pid']} died")  # noqa: SLF001
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)  # noqa: SLF001
+        failed.append(trial.number)
+    if failed:
+        _logger.warning("Marked %d trial(s) left RUNNING by dead processes as FAIL: %s", len(failed), failed)
+    return failed
+
+
+def _is_dead_local_worker(worker: Any, host: str) -> bool:
+    if not isinstance(worker, dict) or worker.get("host") != host:
+        return False
+    pid = worker.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def best_finite(trials: Iterable[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+    """The COMPLETE trial with the highest finite value, or None."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    return max(complete, key=lambda t: t.value, default=None)
