@@ -52,6 +52,8 @@ def _interval(d: Dimension) -> tuple[float, float]:
 def _decode(d: Dimension, u: float) -> Any:
     if d.kind == "categorical":
         return d.choices[min(int(u * len(d.choices)), len(d.choices) - 1)]
+    if d.kind == "float" and u in (0.0, 1.0):
+        return float(d.low if u == 0.0 else d.high)  # exact bounds, not exp(log(bound))
     low, high = _interval(d)
     x = low + u * (high - low)
     if d.log:

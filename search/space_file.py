@@ -78,7 +78,7 @@ def space_from_spec(spec: Any) -> SearchSpace:
             f"unknown top-level key(s) {', '.join(extra)}; accepted: {', '.join(sorted(_TOP_LEVEL_KEYS))}"
         )
     extends = spec.get("extends")
-    if extends is not None and extends not in _BASES:
+    if extends is not None and not (isinstance(extends, str) and extends in _BASES):
         raise ConfigError(f"'extends' must be one of {', '.join(map(repr, _BASES))}, but got {extends!r}")
     return SearchSpace.from_dict(spec, base=_BASES.get(extends) if extends else None)
 

@@ -192,7 +192,7 @@ def _prepare(
 
 def _load_existing(name: str, store: optuna.storages.BaseStorage) -> optuna.Study:
     try:
-        return optuna.load_study(study_name=name, storage=store)
+        return optuna.load_study(study_name=name, storage=store, pruner=_pruner())
     except KeyError:
         raise ConfigError(f"there is no study {name!r} to resume in this storage; drop --resume to create it") from None
 
@@ -216,10 +216,15 @@ def _check_resumable(name: str, stored: StudyRecord, record: StudyRecord) -> Non
 def _create(name: str, store: optuna.storages.BaseStorage, record: StudyRecord) -> optuna.Study:
     if name in optuna.get_all_study_names(store):
         raise ConfigError(f"study {name!r} already exists: add --resume to continue it, or choose another --study")
-    study = optuna.create_study(study_name=name, storage=store, direction="maximize")
+    study = optuna.create_study(study_name=name, storage=store, direction="maximize", pruner=_pruner())
     record.write(study)
     _logger.info("Created study %r (%s, seed %d, budget %d)", name, record.optimizer, record.seed, record.budget)
     return study
+
+
+def _pruner() -> optuna.pruners.BasePruner:
+    # Optuna's default would be MedianPruner; no trial is pruned unless asked for.
+    return optuna.pruners.NopPruner()
 
 
 def _result(study: optuna.Study, url: str, budget: int) -> LaunchResult:

@@ -1,0 +1,110 @@
+"""Accuracy and training throughput of one configuration: our objective vs a bare Keras loop.
+
+Trains LSTM(128), learning_rate 1e-3, decay_steps 100, batch 128, for 3 epochs on full
+MNIST (54k train / 6k validation), once through ``LstmObjective`` (as a tuning trial
+does) and once as a bare ``model.fit`` of an identically built model, in the same
+process, alternating order over repetitions. Prints validation accuracy and training
+samples/s for each and their ratio, and writes them to benchmarks/results/.
+
+    python benchmarks/train_throughput.py --data ../shared/data/mnist [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PARAMS = {"num_layers": 1, "units": 128, "learning_rate": 1e-3, "decay_steps": 100}
+EPOCHS = 3
+BATCH = 128
+TARGET_VAL_ACCURACY = 0.965
+
+
+def bare_keras(data, seed: int) -> tuple[float, float]:
+    import keras
+
+    from models.lstm import build_model
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = build_model(PARAMS)
+    start = time.perf_counter()
+    history = model.fit(data.train.x, data.train.y, batch_size=BATCH, epochs=EPOCHS,
+                        validation_data=(data.val.x, data.val.y), verbose=0)
+    return history.history["val_accuracy"][-1], time.perf_counter() - start
+
+
+def through_objective(data, seed: int) -> tuple[float, float]:
+    import optuna
+
+    from search.objective import LstmObjective, TrainSettings
+    from search.space import SearchSpace
+
+    # Single-choice dimensions pin the configuration while going through the normal path.
+    space = SearchSpace.from_dict(
+        {"dimensions": {k: {"type": "categorical", "choices": [v]} for k, v in PARAMS.items()}}
+    )
+    objective = LstmObjective(data=data, space=space, settings=TrainSettings(epochs=EPOCHS, batch_size=BATCH),
+                              seed=seed)
+    study = optuna.create_study(direction="maximize")
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=1)
+    return study.trials[0].value, time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="MNIST directory (e.g. ../shared/data/mnist)")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train_throughput.md"))
+    args = parser.parse_args()
+
+    import optuna
+
+    from models.data import load_mnist
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data = load_mnist(args.data)
+    samples = len(data.train) * EPOCHS
+    rows = {"bare Keras": [], "our objective": []}
+    for rep in range(args.repeats):
+        order = [("bare Keras", bare_keras), ("our objective", through_objective)]
+        for name, fn in order if rep % 2 == 0 else reversed(order):
+            acc, seconds = fn(data, seed=rep)
+            rows[name].append((acc, seconds))
+            print(f"rep {rep} {name:14s} val_acc {acc:.4f}  {samples / seconds:7.0f} samples/s  ({seconds:.1f} s)",
+                  flush=True)
+    med = {name: statistics.median(s for _, s in runs) for name, runs in rows.items()}
+    ratio = med["our objective"] / med["bare Keras"]
+    lines = [
+        "# Training throughput: our objective vs bare Keras",
+        "",
+        f"Command: `python benchmarks/train_throughput.py --data {args.data} --repeats {args.repeats}`",
+        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        f"Config: {PARAMS}, batch {BATCH}, {EPOCHS} epochs, train {len(data.train)}, validation {len(data.val)}",
+        "",
+        "| run | validation accuracy | training wall time (s) | samples/s |",
+        "|---|---|---|---|",
+    ]
+    for name, runs in rows.items():
+        for acc, seconds in runs:
+            lines.append(f"| {name} | {acc:.4f} | {seconds:.1f} | {samples / seconds:.0f} |")
+    lines += ["", f"Median wall-time ratio (objective / bare): {ratio:.3f}",
+              f"Target validation accuracy {TARGET_VAL_ACCURACY}: "
+              f"{'met' if min(a for a, _ in rows['our objective']) >= TARGET_VAL_ACCURACY else 'NOT met'}"]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[-2:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Shared test helpers: a cheap analytic objective, tiny data, synthetic IDX files."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import struct
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import optuna
+
+from models.data import MnistData, Split
+from search.objective import TrialFailed
+from search.space import DEFAULT_SPACE, SearchSpace
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+class AnalyticObjective:
+    """A smooth function of the default space's parameters with its peak at a known point."""
+
+    worst_value: ClassVar[float] = 0.0
+
+    def __init__(self, space: SearchSpace = DEFAULT_SPACE, *, fail_when=None) -> None:
+        self.space = space
+        self.calls = 0
+        self._fail_when = fail_when
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        p = self.space.suggest(trial)
+        self.calls += 1
+        if self._fail_when is not None and self._fail_when(p):
+            trial.set_user_attr("fail_reason", "injected failure")
+            raise TrialFailed("injected failure")
+        score = 0.0
+        for d in self.space:
+            value = p[d.name]
+            if d.kind == "categorical":
+                score += d.choices.index(value)
+                continue
+            lo, hi = (math.log(d.low), math.log(d.high)) if d.log else (d.low, d.high)
+            x = math.log(value) if d.log else value
+            score += ((x - (lo + hi) / 2) / (hi - lo)) ** 2
+        return 1.0 / (1.0 + score)
+
+
+def write_idx(path: Path, array: np.ndarray, *, magic: int, compress: bool) -> None:
+    header = struct.pack(">I", magic) + b"".join(struct.pack(">I", n) for n in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+
+
+def write_mnist_dir(directory: Path, *, n_train: int = 200, n_test: int = 50, compress: bool = True) -> None:
+    """Four IDX files of random digits, every class present, under the original names."""
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if compress else ""
+    for stem, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28))
+        labels = np.arange(n) % 10
+        write_idx(directory / f"{stem}-images-idx3-ubyte{suffix}", images, magic=2051, compress=compress)
+        write_idx(directory / f"{stem}-labels-idx1-ubyte{suffix}", labels, magic=2049, compress=compress)
+
+
+def tiny_data(n_train: int = 300, n_val: int = 100) -> MnistData:
+    """A small slice of the embedded digits, for training real (tiny) LSTMs fast."""
+    from models.data import load_mnist
+
+    full = load_mnist("mnist-5k")
+    rng = np.random.default_rng(0)
+    train_idx = rng.choice(len(full.train), n_train, replace=False)
+    val_idx = rng.choice(len(full.val), n_val, replace=False)
+    return MnistData(
+        source="tiny",
+        train=Split(full.train.x[train_idx], full.train.y[train_idx]),
+        val=Split(full.val.x[val_idx], full.val.y[val_idx]),
+        test=full.test,
+    )
+
+
+TINY_SPACE_TOML = """
+[dimensions.units]
+type = "int"
+low = 4
+high = 8
+
+[dimensions.learning_rate]
+type = "float"
+low = 0.001
+high = 0.01
+log = true
+"""
+
+
+def tiny_space_file(directory: Path) -> Path:
+    """A space of one small LSTM layer: trials on mnist-5k take about a second."""
+    path = directory / "tiny.toml"
+    path.write_text(TINY_SPACE_TOML)
+    return path

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import logging
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from models.errors import ConfigError
+from search.optimizers import create_optimizer
+from search.optimizers.hho import CACHE_HITS_ATTR, default_pop_size
+from search.space import DEFAULT_SPACE, SearchSpace
+from studies.launch import run_study
+from tests.helpers import AnalyticObjective
+
+
+def _study(db_url, name="h"):
+    return optuna.create_study(study_name=name, storage=db_url, direction="maximize")
+
+
+def _run(study, budget, *, pop_size=5, seed=0, space=DEFAULT_SPACE):
+    objective = AnalyticObjective(space)
+    hho = create_optimizer("hho", seed=seed, budget=budget, options={"pop_size": pop_size})
+    run_study(study=study, optimizer=hho, objective=objective, budget=budget)
+    return objective
+
+
+def test_no_configuration_is_trained_twice_and_hits_are_counted(db_url):
+    study = _study(db_url)
+    objective = _run(study, 30)
+    keys = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(keys) == 30 and len(set(keys)) == 30
+    assert objective.calls == 30  # every call of the objective is one stored trial
+    assert study.user_attrs[CACHE_HITS_ATTR] > 0  # HHO re-scores unchanged hawks: served from cache
+
+
+def test_trials_say_which_iteration_and_hawk(db_url):
+    study = _study(db_url)
+    _run(study, 12)
+    first = study.trials[:5]
+    assert [t.user_attrs["hho_phase"] for t in first] == ["init"] * 5
+    assert [t.user_attrs["hho_hawk"] for t in first] == [0, 1, 2, 3, 4]
+    assert {t.user_attrs["hho_iteration"] for t in study.trials[5:]} >= {1}
+
+
+def test_budget_smaller_than_population_is_exact(db_url):
+    study = _study(db_url)
+    _run(study, 3, pop_size=8)
+    assert len(study.trials) == 3
+
+
+def test_resume_warm_starts_from_stored_trials(db_url):
+    study = _study(db_url)
+    _run(study, 10)
+    before = {tuple(sorted(t.params.items())) for t in study.trials}
+    best_before = study.best_value
+    _run(study, 20)
+    assert len(study.trials) == 20
+    after = [tuple(sorted(t.params.items())) for t in study.trials[10:]]
+    assert not before & set(after)  # stored configurations were served from cache, not retrained
+    assert study.best_value >= best_before
+
+
+def test_tiny_space_stops_instead_of_looping(db_url, caplog):
+    space = SearchSpace.from_dict({"dimensions": {"num_layers": {"type": "int", "low": 1, "high": 2}}})
+    study = _study(db_url)
+    with caplog.at_level(logging.WARNING):
+        _run(study, 5, space=space)
+    assert len(study.trials) == 2
+    assert "budget unspent" in caplog.text
+
+
+def test_mealpy_prints_nothing(db_url, capsys):
+    _run(_study(db_url), 8)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Epoch" not in captured.err
+
+
+@pytest.mark.parametrize("pop_size", [4, 0, 1001, 2.5, True])
+def test_pop_size_validation(pop_size):
+    with pytest.raises(ConfigError, match=r"--pop-size must be a whole number in \[5, 1000\]"):
+        create_optimizer("hho", seed=0, budget=10, options={"pop_size": pop_size})
+
+
+def test_default_pop_size():
+    assert [default_pop_size(b) for b in (10, 50, 100, 1000)] == [5, 5, 10, 30]
+
+
+def test_pop_size_refused_by_other_optimizers():
+    with pytest.raises(ConfigError, match="--pop-size does not apply to --optimizer tpe"):
+        create_optimizer("tpe", seed=0, budget=10, options={"pop_size": 5})
+
+
+def test_unknown_optimizer():
+    with pytest.raises(ConfigError, match="unknown optimizer 'cma'; choose one of tpe, random, hho"):
+        create_optimizer("cma", seed=0, budget=10)

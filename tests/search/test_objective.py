@@ -1,0 +1,77 @@
+"""The LSTM objective on a tiny real model (one layer of 4 units, 300 samples)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from models.errors import ConfigError
+from search.objective import LstmObjective, TrainSettings, TrialFailed, trial_seed
+from search.optimizers.base import TRIAL_ERRORS
+from search.space import SearchSpace
+from tests.helpers import tiny_data
+
+pytestmark = pytest.mark.slow
+
+TINY = SearchSpace.from_dict({"dimensions": {
+    "units": {"type": "int", "low": 4, "high": 6},
+    "learning_rate": {"type": "float", "low": 5e-3, "high": 1e-2, "log": True},
+}})
+
+
+def _objective(data=None, epochs=2, seed=0):
+    return LstmObjective(data=data or tiny_data(), space=TINY, settings=TrainSettings(epochs=epochs, batch_size=64),
+                         seed=seed)
+
+
+def test_reports_every_epoch_and_returns_the_last_validation_accuracy():
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(_objective(), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [1, 2]
+    assert trial.value == trial.intermediate_values[2]
+    assert 0.0 <= trial.value <= 1.0
+    assert trial.user_attrs["epochs_run"] == 2 and trial.user_attrs["train_seconds"] > 0
+
+
+def test_same_seed_same_value():
+    values = []
+    for _ in range(2):
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+        study.optimize(_objective(epochs=1), n_trials=1)
+        values.append(study.trials[0].value)
+    assert values[0] == values[1]
+
+
+def test_diverged_loss_fails_the_trial_and_the_study_goes_on():
+    data = tiny_data()
+    poisoned = dataclasses.replace(
+        data, train=dataclasses.replace(data.train, x=np.full_like(data.train.x, np.nan))
+    )
+    study = optuna.create_study(direction="maximize")
+    study.optimize(_objective(poisoned, epochs=3), n_trials=2, catch=TRIAL_ERRORS)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+    reason = study.trials[0].user_attrs["fail_reason"]
+    assert reason == "training loss became nan in epoch 1"
+    assert study.trials[0].user_attrs["epochs_run"] == 1
+
+
+def test_trial_failed_is_the_declared_trial_error():
+    assert TrialFailed in TRIAL_ERRORS
+
+
+def test_trial_seeds_differ_across_runs_and_trials():
+    seeds = {trial_seed(run, number) for run in range(5) for number in range(100)}
+    assert len(seeds) == 500
+
+
+@pytest.mark.parametrize("kwargs, flag", [({"epochs": 0}, "--epochs"), ({"batch_size": 10**6}, "--batch-size"),
+                                          ({"epochs": 1.5}, "--epochs")])
+def test_settings_validation(kwargs, flag):
+    with pytest.raises(ConfigError, match=flag):
+        TrainSettings(**kwargs)
