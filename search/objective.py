@@ -122,13 +122,18 @@ class LstmObjective:
         finally:
             trial.set_user_attr("train_seconds", round(time.perf_counter() - started, 3))
             trial.set_user_attr("epochs_run", watcher.epochs_run)
-        if watcher.failure is not None:
-            _fail(trial, watcher.failure)
-        if watcher.pruned:
-            raise optuna.TrialPruned(f"pruned after epoch {watcher.epochs_run}")
-        if watcher.last_value is None:
-            _fail(trial, "no epoch finished")
-        return watcher.last_value
+        return _outcome(trial, watcher)
+
+
+def _outcome(trial: optuna.Trial, watcher: Any) -> float:
+    """The trial's value, or the FAIL or PRUNED its training ended in."""
+    if watcher.failure is not None:
+        _fail(trial, watcher.failure)
+    if watcher.pruned:
+        raise optuna.TrialPruned(f"pruned after epoch {watcher.epochs_run}")
+    if watcher.last_value is None:
+        _fail(trial, "no epoch finished")
+    return watcher.last_value
 
 
 def _fail(trial: optuna.Trial, reason: str) -> None:

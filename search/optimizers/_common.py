@@ -20,14 +20,24 @@ def reject_options(optimizer: str, options: dict[str, Any]) -> None:
         raise ConfigError(f"{flags} does not apply to --optimizer {optimizer}; drop it or use --optimizer hho")
 
 
-def optimize_with_sampler(
-    sampler: optuna.samplers.BaseSampler,
-    *,
-    study: optuna.Study,
-    objective: Objective,
-    n_trials: int,
-    callbacks: Sequence[TrialCallback],
-) -> None:
-    """Run ``n_trials`` trials of ``objective`` in ``study``, proposals coming from ``sampler``."""
-    study.sampler = sampler
-    study.optimize(objective, n_trials=n_trials, catch=TRIAL_ERRORS, callbacks=list(callbacks))
+class SamplerOptimizer:
+    """An optimizer that is an Optuna sampler: :meth:`run` is ``study.optimize`` with it."""
+
+    name: str
+
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def run(
+        self,
+        *,
+        study: optuna.Study,
+        objective: Objective,
+        n_trials: int,
+        callbacks: Sequence[TrialCallback] = (),
+    ) -> None:
+        study.sampler = self.make_sampler()
+        study.optimize(objective, n_trials=n_trials, catch=TRIAL_ERRORS, callbacks=list(callbacks))

@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 import optuna
 from mealpy import FloatVar
-from mealpy.swarm_based.HHO import OriginalHHO
 from mealpy.utils.problem import Problem
 
 from models.errors import ConfigError
 from search.encoding import UnitCubeEncoding
 from search.objective import Objective
+from search.optimizers._hho_mealpy import TrackedHHO
 from search.optimizers.base import TRIAL_ERRORS, TrialCallback
 from search.optimizers.pinned import PinnedSampler
 from search.space import SearchSpace
@@ -138,7 +138,7 @@ class HhoOptimizer:
         # hawk collapses onto the best. One epoch more than the budget buys keeps it out of reach.
         affordable = math.ceil((evaluator.remaining / self._pop_size - 1) / CALLS_PER_HAWK_EPOCH)
         planned = max(1, affordable) + 1
-        model = _TrackedHHO(epoch=planned, pop_size=self._pop_size, context=evaluator.context)
+        model = TrackedHHO(epoch=planned, pop_size=self._pop_size, context=evaluator.context)
         problem = Problem(
             bounds=FloatVar(lb=[0.0] * len(space), ub=[1.0] * len(space), name="unit_cube"),
             minmax="max",
@@ -245,47 +245,6 @@ class _Attributed:
         for key, value in self._attrs.items():
             trial.set_user_attr(key, value)
         return self._objective(trial)
-
-
-class _TrackedHHO(OriginalHHO):
-    """OriginalHHO that tells which iteration, phase and hawk each proposal comes from,
-    and logs through this module's logger (mealpy's per-epoch lines at DEBUG)."""
-
-    def __init__(self, *, epoch: int, pop_size: int, context: dict[str, Any]) -> None:
-        super().__init__(epoch=epoch, pop_size=pop_size)
-        self._context = context
-
-    def check_problem(self, problem: Any, seed: Any) -> None:
-        super().check_problem(problem, seed)
-        self.logger = _DebugAdapter(_logger, {})
-
-    def get_target(self, solution: np.ndarray, counted: bool = True) -> Any:
-        target = super().get_target(solution, counted)
-        if self._context["phase"] == "init":
-            self._context["hawk"] += 1
-        return target
-
-    def evolve(self, epoch: int) -> None:
-        self._context.update(iteration=epoch, phase="dive", hawk=None)
-        super().evolve(epoch)
-
-    def update_target_for_population(self, pop: list[Any] | None = None) -> list[Any]:
-        self._context["phase"] = "rescore"
-        for idx, agent in enumerate(pop or []):
-            self._context["hawk"] = idx
-            agent.target = self.get_target(agent.solution, counted=False)
-        self.nfe_counter += len(pop or [])
-        return pop
-
-
-class _DebugAdapter(logging.LoggerAdapter):
-    """mealpy logs every epoch at INFO; here those lines are DEBUG."""
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        super().log(min(level, logging.DEBUG) if level <= logging.INFO else level, msg, *args, **kwargs)
-
-    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        self.log(logging.INFO, msg, *args, **kwargs)
 
 
 def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import optuna
 
-from search.objective import Objective
-from search.optimizers._common import optimize_with_sampler, reject_options
-from search.optimizers.base import TrialCallback
+from search.optimizers._common import SamplerOptimizer, reject_options
 
 
-class RandomOptimizer:
+class RandomOptimizer(SamplerOptimizer):
     """Optuna's ``RandomSampler``, seeded (log-scale dimensions sampled log-uniformly)."""
 
     name = "random"
@@ -23,16 +20,8 @@ class RandomOptimizer:
     def settings(self) -> dict[str, Any]:
         return {"sampler": "RandomSampler", "seed": self._seed}
 
-    def run(
-        self,
-        *,
-        study: optuna.Study,
-        objective: Objective,
-        n_trials: int,
-        callbacks: Sequence[TrialCallback] = (),
-    ) -> None:
-        sampler = optuna.samplers.RandomSampler(seed=self._seed)
-        optimize_with_sampler(sampler, study=study, objective=objective, n_trials=n_trials, callbacks=callbacks)
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler(seed=self._seed)
 
 
 def create(*, seed: int, budget: int, options: dict[str, Any]) -> RandomOptimizer:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import optuna
 
-from search.objective import Objective
-from search.optimizers._common import optimize_with_sampler, reject_options
-from search.optimizers.base import TrialCallback
+from search.optimizers._common import SamplerOptimizer, reject_options
 
 # Optuna's default spends 10 random start-up trials, tuned for budgets of a hundred or
 # more. At the small budgets LSTM tuning affords, a quarter of the budget is spent on
@@ -24,7 +21,7 @@ def startup_trials(budget: int) -> int:
     return max(MIN_STARTUP_TRIALS, min(MAX_STARTUP_TRIALS, round(budget * STARTUP_FRACTION)))
 
 
-class TpeOptimizer:
+class TpeOptimizer(SamplerOptimizer):
     """Multivariate TPE with the constant-liar strategy (Optuna 5's defaults), seeded."""
 
     name = "tpe"
@@ -42,18 +39,10 @@ class TpeOptimizer:
             "constant_liar": True,
         }
 
-    def run(
-        self,
-        *,
-        study: optuna.Study,
-        objective: Objective,
-        n_trials: int,
-        callbacks: Sequence[TrialCallback] = (),
-    ) -> None:
-        sampler = optuna.samplers.TPESampler(
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(
             seed=self._seed, n_startup_trials=self._n_startup, multivariate=True, constant_liar=True
         )
-        optimize_with_sampler(sampler, study=study, objective=objective, n_trials=n_trials, callbacks=callbacks)
 
 
 def create(*, seed: int, budget: int, options: dict[str, Any]) -> TpeOptimizer:
