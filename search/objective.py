@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol
 import optuna
 
 from models.data import MnistData
-from models.errors import ConfigError
+from models.errors import check_whole_number
 from models.lstm import build_model
 from search.space import SearchSpace
 
@@ -62,16 +62,11 @@ class TrainSettings:
     batch_size: int = DEFAULT_BATCH_SIZE
 
     def __post_init__(self) -> None:
-        _check_whole("--epochs", self.epochs, 1, MAX_EPOCHS)
-        _check_whole("--batch-size", self.batch_size, 1, MAX_BATCH_SIZE)
+        check_whole_number("--epochs", self.epochs, low=1, high=MAX_EPOCHS)
+        check_whole_number("--batch-size", self.batch_size, low=1, high=MAX_BATCH_SIZE)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _check_whole(flag: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{flag} must be a whole number in [{low}, {high}], but got {value!r}")
 
 
 def trial_seed(run_seed: int, trial_number: int) -> int:

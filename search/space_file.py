@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from models.errors import ConfigError
+from models.errors import ConfigError, first_line
 from search.space import DEFAULT_SPACE, SearchSpace
 
 MAX_SPACE_FILE_BYTES = 1 << 20
@@ -61,7 +61,7 @@ def load_space_file(path: str | Path) -> SearchSpace:
     try:
         spec = parser(text)
     except _PARSE_ERRORS as exc:
-        raise ConfigError(f"space file {str(path)!r} cannot be parsed: {_first_line(exc)}") from None
+        raise ConfigError(f"space file {str(path)!r} cannot be parsed: {first_line(exc)}") from None
     try:
         return space_from_spec(spec)
     except ConfigError as exc:
@@ -93,8 +93,3 @@ def _read_text(path: Path) -> str:
         raise ConfigError(f"cannot read space file {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"space file {str(path)!r} is not UTF-8 text") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

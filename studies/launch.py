@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 
 from models.data import check_source, load_mnist, resolve_source
-from models.errors import ConfigError
+from models.errors import ConfigError, check_whole_number
 from search.objective import LstmObjective, Objective, TrainSettings
 from search.optimizers import Optimizer, TrialCallback, create_optimizer
 from search.space import DEFAULT_SPACE, SearchSpace
@@ -56,12 +56,6 @@ def check_study_name(name: Any) -> str:
     return name
 
 
-def check_count(flag: str, value: Any, *, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{flag} must be a whole number in [{low}, {high}], but got {value!r}")
-    return value
-
-
 def launch(
     *,
     study_name: str,
@@ -88,9 +82,9 @@ def launch(
         studies.progress.TooManyFailures: ``max_failures`` trials in a row failed.
     """
     check_study_name(study_name)
-    check_count("--max-failures", max_failures, low=1, high=MAX_TRIALS)
+    check_whole_number("--max-failures", max_failures, low=1, high=MAX_TRIALS)
     if trials is not None:
-        check_count("--trials", trials, low=1, high=MAX_TRIALS)
+        check_whole_number("--trials", trials, low=1, high=MAX_TRIALS)
     given = _Choices(optimizer, seed, epochs, batch_size, data, _read_space(space), pop_size)
     if resume:
         store = open_storage(storage, must_exist=True)
@@ -167,7 +161,7 @@ def _prepare(
         return value if value is not None else (stored_value if stored is not None else default)
 
     name = pick(given.optimizer, stored and stored.optimizer, DEFAULT_OPTIMIZER)
-    seed = check_count("--seed", pick(given.seed, stored and stored.seed, 0), low=0, high=2**31 - 1)
+    seed = check_whole_number("--seed", pick(given.seed, stored and stored.seed, 0), low=0, high=2**31 - 1)
     budget = pick(trials, stored and stored.budget, None)
     stored_train = stored.train if stored else {}
     settings = TrainSettings(

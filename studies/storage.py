@@ -17,7 +17,7 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from models.errors import ConfigError
+from models.errors import ConfigError, first_line
 
 _logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def open_storage(url: str | None, *, must_exist: bool) -> optuna.storages.RDBSto
                 grace_period=HEARTBEAT_GRACE_S,
             )
     except (SQLAlchemyError, ValueError, RuntimeError, ImportError) as exc:
-        raise ConfigError(f"cannot open storage {mask_url(url)}: {_first_line(exc)}") from None
+        raise ConfigError(f"cannot open storage {mask_url(url)}: {first_line(exc)}") from None
 
 
 def _parse(url: str) -> sqlalchemy.engine.URL:
@@ -104,8 +104,3 @@ def _check_sqlite_file(path: Path, *, must_exist: bool) -> None:
         header = handle.read(len(_SQLITE_MAGIC))
     if header and header != _SQLITE_MAGIC:
         raise ConfigError(f"storage {path} is not a SQLite database; point --storage at a .db file made by this tool")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
