@@ -59,12 +59,103 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--storage", help=storage_help)
     listing.set_defaults(handler=_list)
 
-    export = commands.add_parser("export", help="write the best configuration of a study")
-    export.add_argument("--study", required=True, help="study name")
-    export.add_argument("--storage", help=storage_help)
+    _add_compare(commands, storage_help)
+
+    export = commands.add_parser(
+        "export", help="write the best configuration of a study (optionally retrained and tested)",
+        description="Write the best trial of a study (or of a comparison's winning study) with everything "
+        "needed to train it again. With --retrain, train it on train+validation, score it once on the "
+        "untouched test split, and write the test accuracy next to the validation accuracy.")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--study", help="study name")
+    source.add_argument("--compare", metavar="DIR", help="a comparison report directory: export its best study")
+    export.add_argument("--storage", help=storage_help + "; with --compare, default: the report's")
     export.add_argument("--out", help="file to write (.json, or .yaml/.yml); default: print JSON")
+    export.add_argument("--retrain", action="store_true", help="retrain on train+validation and test once")
+    export.add_argument("--epochs", type=int, help="with --retrain: epochs (default: the study's)")
+    export.add_argument("--model-out", help="with --retrain: save the model to this .keras file")
+    export.add_argument("--data", help="with --retrain: MNIST source (default: the one the study recorded)")
     export.set_defaults(handler=_export)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="browse the studies of a store in optuna-dashboard",
+        description="Serve optuna-dashboard (pip install 'lstm-tuner[dashboard]') on the study store. "
+        "It binds to 127.0.0.1 unless --host says otherwise; anyone who can reach it can edit studies.")
+    dashboard.add_argument("--storage", help=storage_help)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    dashboard.set_defaults(handler=_dashboard)
     return parser
+
+
+def _add_compare(commands: Any, storage_help: str) -> None:
+    compare = commands.add_parser(
+        "compare", help="run optimizers on equal budgets over several seeds and write a report",
+        description="Run K studies per optimizer (seeds 0..K-1, named NAME-OPTIMIZER-seedK) with the same "
+        "budget, data, epochs and space, then write OUT/report.md, OUT/summary.json and figures. "
+        "With --studies, report on studies that already exist instead.")
+    compare.add_argument("--optimizers", help="comma-separated optimizers to compare, e.g. hho,tpe,random")
+    compare.add_argument("--trials", type=int, help="finished trials per study (the budget)")
+    compare.add_argument("--seeds", type=int, help="studies per optimizer, seeds 0..K-1")
+    compare.add_argument("--epochs", type=int, help="training epochs per trial (default: 2)")
+    compare.add_argument("--batch-size", type=int, help="training batch size (default: 128)")
+    compare.add_argument("--data", help="MNIST source, as for launch (default: auto)")
+    compare.add_argument("--space", help="search space file (.toml, .json, .yaml)")
+    compare.add_argument("--name", default="compare", help="prefix of the study names (default: compare)")
+    compare.add_argument("--studies", help="comma-separated existing studies to report on (no training)")
+    compare.add_argument("--force", action="store_true", help="with --studies: report studies that do not compare")
+    compare.add_argument("--target", type=float, help="target validation accuracy (default: 0.99 x the best seen)")
+    compare.add_argument("--storage", help=storage_help)
+    compare.add_argument("--out", default="comparison", help="report directory (default: comparison)")
+    compare.add_argument("--resume", action="store_true", help="continue an interrupted comparison")
+    compare.add_argument("--max-failures", type=int, default=5,
+                         help="stop after this many consecutive failed trials (default: 5)")
+    compare.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from models.errors import ConfigError
+    from studies.compare import compare, report_studies
+
+    command = reproduce_command(args.argv)
+    if args.studies is not None:
+        clashing = [f"--{n}" for n in ("optimizers", "trials", "seeds") if getattr(args, n) is not None]
+        if clashing:
+            raise ConfigError(f"--studies reports on existing studies; drop {', '.join(clashing)}")
+        result = report_studies(studies=args.studies.split(","), storage=args.storage, out=args.out,
+                                force=args.force, target=args.target, command=command)
+    else:
+        missing = [f"--{n}" for n in ("optimizers", "trials", "seeds") if getattr(args, n) is None]
+        if missing:
+            raise ConfigError(f"compare needs {', '.join(missing)} (or --studies to report on existing studies)")
+        result = compare(
+            optimizers=args.optimizers.split(","), trials=args.trials, seeds=args.seeds, epochs=args.epochs,
+            batch_size=args.batch_size, data=args.data, space=args.space, storage=args.storage,
+            out=args.out, name=args.name, resume=args.resume, target=args.target,
+            max_failures=args.max_failures, command=command,
+        )
+    print(f"wrote {result.out / 'report.md'}: {result.summary['verdict']}")
+    return EXIT_OK
+
+
+def reproduce_command(argv: Sequence[str]) -> str:
+    """The command line that reproduces this run: no --resume or log flags, the password masked."""
+    import shlex
+
+    from studies.storage import mask_url
+
+    dropped = {"--resume", "--debug", "-q", "--quiet", "--no-progress"}
+    words, mask_next = ["python", "run_search.py"], False
+    for word in argv:
+        if word in dropped:
+            continue
+        if mask_next:
+            word = mask_url(word)
+        elif word.startswith("--storage="):
+            word = "--storage=" + mask_url(word.removeprefix("--storage="))
+        mask_next = word == "--storage"
+        words.append(word)
+    return shlex.join(words)
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -91,13 +182,26 @@ def _list(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     import json
 
-    from studies.export import export_best
+    from studies.export import export_best, winner_of
 
-    config = export_best(study_name=args.study, storage=args.storage, out=args.out)
+    study, storage = args.study, args.storage
+    if args.compare is not None:
+        study, storage = winner_of(args.compare, storage=args.storage)
+    config = export_best(study_name=study, storage=storage, out=args.out, retrain=args.retrain,
+                         epochs=args.epochs, model_out=args.model_out, data=args.data)
     if args.out is None:
         print(json.dumps(config, indent=2))
-    else:
-        print(f"wrote {args.out}: trial {config['trial']}, validation accuracy {config['value']:.4f}")
+        return EXIT_OK
+    tested = f", test accuracy {config['test_accuracy']:.4f}" if "test_accuracy" in config else ""
+    print(f"wrote {args.out}: {study} trial {config['trial']}, validation accuracy "
+          f"{config['validation_accuracy']:.4f}{tested}")
+    return EXIT_OK
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from studies.dashboard import serve
+
+    serve(storage=args.storage, host=args.host, port=args.port)
     return EXIT_OK
 
 
@@ -150,7 +254,9 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     configure_logging(debug=args.debug, quiet=args.quiet)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     with contextlib.suppress(AttributeError):

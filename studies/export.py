@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import optuna
 import yaml
 
-from models.errors import ConfigError
+from models.data import check_source
+from models.errors import ConfigError, check_whole_number, first_line
+from search.objective import MAX_EPOCHS
 from studies.record import StudyRecord
-from studies.storage import open_storage
+from studies.storage import MASK, STORAGE_ENV_VAR, open_storage
 from studies.trials import best_finite
 
 _logger = logging.getLogger(__name__)
@@ -29,8 +32,7 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
     config: dict[str, Any] = {
         "study": study.study_name,
         "trial": best.number,
-        "value": best.value,
-        "metric": "validation accuracy",
+        "validation_accuracy": best.value,
         "params": dict(best.params),
     }
     if record is not None:
@@ -46,13 +48,27 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
     return config
 
 
-def export_best(*, study_name: str, storage: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
+def export_best(
+    *,
+    study_name: str,
+    storage: str | None = None,
+    out: str | Path | None = None,
+    retrain: bool = False,
+    epochs: int | None = None,
+    model_out: str | Path | None = None,
+    data: str | None = None,
+) -> dict[str, Any]:
     """Return the best config of ``study_name`` and, with ``out``, write it (JSON, or YAML for .yaml/.yml).
 
+    With ``retrain``, the configuration is first trained again on train + validation for
+    ``epochs`` (default: the study's), scored once on the test split (``test_accuracy``)
+    and, with ``model_out``, saved as a ``.keras`` file.
+
     Raises:
-        ConfigError: no such storage or study, nothing finished, or an unusable ``out``.
+        ConfigError: no such storage or study, nothing finished, or an unusable option.
     """
     out_path = _check_out(out) if out is not None else None
+    model_path = _check_retrain(retrain=retrain, epochs=epochs, model_out=model_out, data=data)
     store = open_storage(storage, must_exist=True)
     try:
         study = optuna.load_study(study_name=study_name, storage=store)
@@ -62,10 +78,52 @@ def export_best(*, study_name: str, storage: str | None = None, out: str | Path 
             f"there is no study {study_name!r} in this storage; it holds: {', '.join(names) or 'no study'}"
         ) from None
     config = best_config(study)
+    if retrain:
+        from studies.retrain import load_for_retrain, retrain as run_retrain
+
+        mnist = load_for_retrain(config, data=data)
+        outcome = run_retrain(config, data=mnist, epochs=epochs, model_out=model_path)
+        config = _with_test_accuracy(config, outcome)
     if out_path is not None:
         write_config(config, out_path)
         _logger.info("Wrote the best configuration of %r to %s", study_name, out_path)
     return config
+
+
+def winner_of(comparison: str | Path, *, storage: str | None = None) -> tuple[str, str]:
+    """The study holding the best trial of a comparison report directory, and the storage to read.
+
+    The storage is ``storage``, else ``$LSTM_TUNER_STORAGE``, else the one the report names.
+
+    Raises:
+        ConfigError: no readable ``summary.json`` in ``comparison``, or only a masked URL to use.
+    """
+    from studies.compare.report import SUMMARY_FILE
+
+    path = Path(comparison) / SUMMARY_FILE
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        study, recorded = summary["best_overall"]["study"], summary["storage"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"--compare {str(comparison)!r}: no usable {SUMMARY_FILE} ({first_line(exc)})") from None
+    url = storage or os.environ.get(STORAGE_ENV_VAR) or recorded
+    if MASK in url:
+        raise ConfigError(
+            f"the report names its storage with the password masked ({url}); pass --storage or set ${STORAGE_ENV_VAR}"
+        )
+    return study, url
+
+
+def _with_test_accuracy(config: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with ``test_accuracy`` right after ``validation_accuracy``, and the retrain details."""
+    details = dict(outcome)
+    merged: dict[str, Any] = {}
+    for key, value in config.items():
+        merged[key] = value
+        if key == "validation_accuracy":
+            merged["test_accuracy"] = details.pop("test_accuracy")
+    merged["retrain"] = details
+    return merged
 
 
 def write_config(config: dict[str, Any], path: Path) -> None:
@@ -74,6 +132,25 @@ def write_config(config: dict[str, Any], path: Path) -> None:
     else:
         text = yaml.safe_dump(config, sort_keys=False)
     path.write_text(text, encoding="utf-8")
+
+
+def _check_retrain(
+    *, retrain: bool, epochs: int | None, model_out: str | Path | None, data: str | None
+) -> Path | None:
+    if not retrain:
+        given = [n for n, v in (("--epochs", epochs), ("--model-out", model_out), ("--data", data)) if v is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --retrain")
+        return None
+    if epochs is not None:
+        check_whole_number("--epochs", epochs, low=1, high=MAX_EPOCHS)
+    if data is not None:
+        check_source(data)
+    if model_out is None:
+        return None
+    from studies.retrain import check_model_out
+
+    return check_model_out(model_out)
 
 
 def _check_out(out: str | Path) -> Path:

@@ -52,16 +52,16 @@ class StudyRecord:
         return [
             f"{name}: stored {mine[name]!r}, given {theirs[name]!r}"
             for name in MUST_MATCH
-            if _canonical(mine[name]) != _canonical(theirs[name])
+            if canonical(mine[name]) != canonical(theirs[name])
         ]
 
 
-def _canonical(value: Any) -> Any:
+def canonical(value: Any) -> Any:
     """Compare JSON-like values as JSON sees them (tuples are lists, ints equal floats)."""
     if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
+        return {k: canonical(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [canonical(v) for v in value]
     return value
 
 

@@ -30,6 +30,8 @@ SQLITE_BUSY_TIMEOUT_S = 60
 HEARTBEAT_INTERVAL_S = 15
 HEARTBEAT_GRACE_S = 60
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# What a password is shown as (SQLAlchemy's own mask).
+MASK = "***"
 
 
 def resolve_url(url: str | None) -> str:

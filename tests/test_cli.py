@@ -122,13 +122,108 @@ def test_help_names_every_command(capsys):
     assert all(cmd in out for cmd in ("launch", "list", "export"))
 
 
+@pytest.mark.slow
+def test_export_retrain_writes_test_accuracy_and_a_model_that_predicts(store, tmp_path):
+    import keras
+
+    from models.data import load_mnist
+
+    _, url = store
+    out, model_file = tmp_path / "best.json", tmp_path / "best.keras"
+    code = run_search.main(["export", "--study", "done", "--storage", url, "--retrain", "--model-out",
+                            str(model_file), "--out", str(out)])
+    assert code == 0
+    config = json.loads(out.read_text())
+    keys = list(config)
+    assert keys.index("test_accuracy") == keys.index("validation_accuracy") + 1
+    assert config["validation_accuracy"] == optuna.load_study(study_name="done", storage=url).best_value
+    test = load_mnist("mnist-5k").test
+    model = keras.models.load_model(model_file)
+    assert model.predict(test.x[:5], verbose=0).shape == (5, 10)
+    _, accuracy = model.evaluate(test.x, test.y, verbose=0)
+    assert config["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert config["retrain"]["train_samples"] == 4000 and config["retrain"]["test_samples"] == len(test)
+
+
+BAD_EXPORTS = [
+    (["--study", "done", "--model-out", "m.keras"], "--model-out only apply with --retrain"),
+    (["--study", "done", "--retrain", "--model-out", "m.h5"], "--model-out must end in .keras"),
+    (["--study", "done", "--retrain", "--epochs", "0"], "--epochs must be a whole number in [1, 1000], but got 0"),
+    (["--compare", "/no/such/dir"], "--compare '/no/such/dir': no usable summary.json"),
+]
+
+
+@pytest.mark.parametrize("extra, message", BAD_EXPORTS)
+def test_bad_export_exits_2(store, capsys, extra, message):
+    db, url = store
+    before = _digest(db)
+    assert run_search.main(["export", "--storage", url, *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert _digest(db) == before
+
+
+BAD_COMPARES = [
+    (["--optimizers", "hho,cma", "--trials", "2", "--seeds", "2"], "unknown optimizer 'cma' in --optimizers"),
+    (["--optimizers", "hho,hho", "--trials", "2", "--seeds", "2"], "--optimizers must name distinct optimizers"),
+    (["--optimizers", "hho,tpe", "--trials", "2", "--seeds", "0"], "--seeds must be a whole number in [1, 1000]"),
+    (["--optimizers", "hho,tpe", "--trials", "2"], "compare needs --seeds"),
+    (["--optimizers", "hho,tpe", "--trials", "2", "--seeds", "2", "--target", "1.5"], "--target must be"),
+    (["--optimizers", "hho,tpe", "--trials", "2", "--seeds", "2", "--data", "/nope"], "does not exist"),
+    (["--studies", "done"], "--studies needs two or more distinct study names"),
+    (["--studies", "done,ghost"], "no study 'ghost' in this storage"),
+    (["--studies", "done,x", "--seeds", "2"], "--studies reports on existing studies; drop --seeds"),
+]
+
+
+@pytest.mark.parametrize("extra, message", BAD_COMPARES)
+def test_bad_compare_exits_2_and_writes_nothing(store, tmp_path, capsys, extra, message):
+    db, url = store
+    before = _digest(db)
+    assert run_search.main(["compare", "--storage", url, "--out", str(tmp_path / "r"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert _digest(db) == before and not (tmp_path / "r").exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_dashboard_serves_the_studies_of_the_store(store):
+    import urllib.request
+
+    _, url = store
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, str(ROOT / "run_search.py"), "dashboard", "--storage", url,
+                                "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def studies():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    return json.loads(response.read())
+            except OSError:
+                return None
+
+        listing = _wait_for(studies, timeout=60)
+        assert listing is not None, "the dashboard did not answer within 60 s"
+        assert [s["study_name"] for s in listing["study_summaries"]] == ["done"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def _wait_for(predicate, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        value = predicate()
+        if value:
+            return value
         time.sleep(0.2)
-    return False
+    return None
 
 
 def _states(db: Path) -> list[str]:

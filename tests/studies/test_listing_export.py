@@ -44,7 +44,7 @@ def test_export_reproduces_the_best_trial(store, tmp_path, suffix):
     export_best(study_name="b-hho", storage=store, out=out)
     config = json.loads(out.read_text()) if suffix == ".json" else yaml.safe_load(out.read_text())
     best = optuna.load_study(study_name="b-hho", storage=store).best_trial
-    assert config["params"] == best.params and config["value"] == best.value and config["trial"] == best.number
+    assert config["params"] == best.params and config["validation_accuracy"] == best.value and config["trial"] == best.number
     assert config["optimizer"] == "hho" and config["search_space"] == DEFAULT_SPACE.to_dict()
     assert config["train"] == {"epochs": 1, "batch_size": 128} and config["data"] == {"source": "mnist-5k"}
 

@@ -1,0 +1,101 @@
+"""Reading the studies of a comparison back from the storage, and checking they compare.
+
+Studies compare when they share what decides how hard the problem is: the search space,
+the data (source and split sizes), the training settings and the budget, and when each
+holds exactly its budget of finished trials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+
+from models.errors import ConfigError
+from search.optimizers.hho import CACHE_HITS_ATTR
+from studies.record import StudyRecord, canonical
+from studies.trials import FINISHED_STATES
+
+# Record fields every study of one comparison must share.
+COMPARED_FIELDS = ("space", "data", "train", "budget")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyRun:
+    """One study of a comparison: its record and its finished trials, by trial number."""
+
+    name: str
+    record: StudyRecord
+    trials: tuple[optuna.trial.FrozenTrial, ...]
+    cache_hits: int
+
+    @property
+    def optimizer(self) -> str:
+        return self.record.optimizer
+
+    @property
+    def seed(self) -> int:
+        return self.record.seed
+
+
+def collect_runs(*, storage: optuna.storages.BaseStorage, names: Sequence[str]) -> list[StudyRun]:
+    """Load the studies ``names``.
+
+    Raises:
+        ConfigError: a name that is not in the storage or a study this tool did not make.
+    """
+    existing = set(optuna.get_all_study_names(storage))
+    missing = [n for n in names if n not in existing]
+    if missing:
+        raise ConfigError(
+            f"no study {', '.join(map(repr, missing))} in this storage; it holds: "
+            f"{', '.join(sorted(existing)) or 'no study'}"
+        )
+    return [_load(storage, name) for name in names]
+
+
+def comparability_problems(runs: Sequence[StudyRun]) -> list[str]:
+    """Why ``runs`` do not compare, one line each; empty when they do."""
+    problems = []
+    reference = runs[0]
+    for run in runs[1:]:
+        for field in COMPARED_FIELDS:
+            mine, theirs = getattr(reference.record, field), getattr(run.record, field)
+            if canonical(mine) != canonical(theirs):
+                problems.append(f"{field}: {reference.name} has {mine!r}, {run.name} has {theirs!r}")
+    for run in runs:
+        if len(run.trials) != run.record.budget:
+            problems.append(f"{run.name} holds {len(run.trials)} finished trials of its budget {run.record.budget}")
+    return problems
+
+
+def check_comparable(runs: Sequence[StudyRun], *, force: bool) -> list[str]:
+    """The comparability problems of ``runs``, refused unless ``force``.
+
+    Raises:
+        ConfigError: problems found and not ``force``.
+    """
+    problems = comparability_problems(runs)
+    if problems and not force:
+        raise ConfigError(
+            "these studies do not compare: " + "; ".join(problems)
+            + ". Finish them (launch --resume) or pass --force to report anyway."
+        )
+    return problems
+
+
+def _load(storage: optuna.storages.BaseStorage, name: str) -> StudyRun:
+    study = optuna.load_study(study_name=name, storage=storage)
+    record = StudyRecord.read(study)
+    if record is None:
+        raise ConfigError(f"study {name!r} was not made by this tool, so its settings are unknown")
+    trials = study.get_trials(deepcopy=False, states=FINISHED_STATES)
+    hits: Any = study.user_attrs.get(CACHE_HITS_ATTR, 0)
+    return StudyRun(
+        name=name,
+        record=record,
+        trials=tuple(sorted(trials, key=lambda t: t.number)),
+        cache_hits=int(hits) if isinstance(hits, int) else 0,
+    )

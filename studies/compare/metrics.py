@@ -1,0 +1,70 @@
+"""What one study of a comparison achieved, computed from its stored trials only.
+
+Time is *trial time*: the summed durations of its finished trials, in trial order. It
+is what one worker spends, it survives interruptions and resumes (gaps between runs
+do not count), and HHO proposals answered from its cache cost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from optuna.trial import TrialState
+
+from search.objective import FAIL_REASON_ATTR
+from studies.compare.collect import StudyRun
+
+TRAIN_SECONDS_ATTR = "train_seconds"
+
+
+def best_so_far(run: StudyRun) -> list[float | None]:
+    """After each finished trial, the best COMPLETE value so far (None until there is one)."""
+    curve: list[float | None] = []
+    best: float | None = None
+    for trial in run.trials:
+        if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(trial.value):
+            best = trial.value if best is None else max(best, trial.value)
+        curve.append(best)
+    return curve
+
+
+def elapsed_seconds(run: StudyRun) -> list[float]:
+    """After each finished trial, the summed duration of the trials so far."""
+    total, curve = 0.0, []
+    for trial in run.trials:
+        total += trial.duration.total_seconds() if trial.duration is not None else 0.0
+        curve.append(total)
+    return curve
+
+
+def first_reaching(curve: list[float | None], target: float) -> int | None:
+    """The index of the first point of ``curve`` at or above ``target``; None if never."""
+    return next((i for i, value in enumerate(curve) if value is not None and value >= target), None)
+
+
+def run_metrics(run: StudyRun, *, target: float) -> dict[str, Any]:
+    """Everything the report says about ``run``, as JSON-ready values."""
+    curve = best_so_far(run)
+    elapsed = elapsed_seconds(run)
+    hit = first_reaching(curve, target)
+    states = [t.state for t in run.trials]
+    return {
+        "study": run.name,
+        "optimizer": run.optimizer,
+        "seed": run.seed,
+        "best": curve[-1] if curve else None,
+        "finished": len(run.trials),
+        "complete": states.count(TrialState.COMPLETE),
+        "pruned": states.count(TrialState.PRUNED),
+        "failed": states.count(TrialState.FAIL),
+        "fail_reasons": sorted({str(t.user_attrs[FAIL_REASON_ATTR]) for t in run.trials
+                                if t.state == TrialState.FAIL and FAIL_REASON_ATTR in t.user_attrs}),
+        "cache_hits": run.cache_hits,
+        "trial_seconds": elapsed[-1] if elapsed else 0.0,
+        "train_seconds": sum(float(t.user_attrs.get(TRAIN_SECONDS_ATTR, 0.0)) for t in run.trials),
+        "trials_to_target": None if hit is None else hit + 1,
+        "seconds_to_target": None if hit is None else elapsed[hit],
+        "best_so_far": curve,
+        "elapsed_seconds": elapsed,
+    }

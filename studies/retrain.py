@@ -1,0 +1,94 @@
+"""Retraining an exported configuration on train + validation and scoring it on the test split.
+
+This is the only place the test split is used: once, for the configuration a study
+chose, after tuning is over.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.data import MnistData, check_source, load_mnist
+from models.errors import ConfigError
+from models.lstm import build_model
+from search.objective import TrainSettings, trial_seed
+
+_logger = logging.getLogger(__name__)
+
+MODEL_SUFFIX = ".keras"
+RETRAINED_ON = "train+validation"
+
+
+def check_model_out(path: str | Path) -> Path:
+    out = Path(path)
+    if out.suffix != MODEL_SUFFIX:
+        raise ConfigError(f"--model-out must end in {MODEL_SUFFIX} (Keras' native format), but got {str(out)!r}")
+    if not out.parent.is_dir():
+        raise ConfigError(f"--model-out {str(out)!r}: directory {str(out.parent)!r} does not exist")
+    return out
+
+
+def load_for_retrain(config: dict[str, Any], *, data: str | None) -> MnistData:
+    """The data the study was tuned on (or ``data``, if its splits have the same sizes).
+
+    Raises:
+        ConfigError: unusable source, or splits that differ from the study's.
+    """
+    recorded = config.get("data", {})
+    source = data or recorded.get("location")
+    if source is None:
+        raise ConfigError(f"study {config['study']!r} does not record its data; pass --data")
+    check_source(source)
+    mnist = load_mnist(source)
+    sizes = {k: v for k, v in mnist.describe().items() if k != "source"}
+    expected = {k: recorded[k] for k in sizes if k in recorded}
+    if expected and expected != sizes:
+        raise ConfigError(
+            f"--data {source!r} has splits {sizes}, but study {config['study']!r} was tuned on {expected}; "
+            "pass the data the study used"
+        )
+    return mnist
+
+
+def retrain(
+    config: dict[str, Any], *, data: MnistData, epochs: int | None = None, model_out: Path | None = None
+) -> dict[str, Any]:
+    """Train ``config['params']`` on train + validation, evaluate once on test, optionally save.
+
+    Returns what was done, with ``test_accuracy``, for the exported file.
+    """
+    import keras
+
+    train = config.get("train", {})
+    settings = TrainSettings(epochs=epochs or train.get("epochs", TrainSettings.epochs),
+                             batch_size=train.get("batch_size", TrainSettings.batch_size))
+    params = config["params"]
+    x = np.concatenate([data.train.x, data.val.x])
+    y = np.concatenate([data.train.y, data.val.y])
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(trial_seed(config.get("seed", 0), config["trial"]))
+    model = build_model(params)
+    _logger.info("Retraining trial %d of %r on %d samples (%s) for %d epoch(s)",
+                 config["trial"], config["study"], len(y), RETRAINED_ON, settings.epochs)
+    progress = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: _logger.info(
+        "Retrain epoch %d/%d: loss %.4f, accuracy %.4f", epoch + 1, settings.epochs, logs["loss"], logs["accuracy"]))
+    model.fit(x, y, batch_size=params.get("batch_size", settings.batch_size), epochs=settings.epochs,
+              verbose=0, callbacks=[progress])
+    loss, accuracy = model.evaluate(data.test.x, data.test.y, verbose=0)
+    _logger.info("Test accuracy %.4f on %d samples", accuracy, len(data.test))
+    if model_out is not None:
+        model.save(model_out)
+        _logger.info("Saved the retrained model to %s", model_out)
+    return {
+        "test_accuracy": float(accuracy),
+        "test_loss": float(loss),
+        "test_samples": len(data.test),
+        "retrained_on": RETRAINED_ON,
+        "train_samples": len(y),
+        "epochs": settings.epochs,
+        "model_file": str(model_out) if model_out is not None else None,
+    }
