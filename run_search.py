@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ _logger = logging.getLogger("run_search")
 
 def build_parser() -> argparse.ArgumentParser:
     from search.optimizers import OPTIMIZERS
+    from studies.pruners import PRUNERS
     from studies.storage import DEFAULT_STORAGE, STORAGE_ENV_VAR
 
     parser = argparse.ArgumentParser(
@@ -49,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--seed", type=int, help="seed of the optimizer and of every trial (default: 0)")
     launch.add_argument("--pop-size", type=int, help="HHO only: hawks per population "
                         "(default: budget/10, within [5, 30])")
+    launch.add_argument("--pruner", choices=sorted(PRUNERS), help="stop poor trials early after an epoch "
+                        "(default: none; see the README's Performance section)")
+    launch.add_argument("--jobs", type=int, default=1, help="worker processes sharing the study on this "
+                        "machine, each with cores/J threads (default: 1)")
     launch.add_argument("--max-failures", type=int, default=5,
                         help="stop after this many consecutive failed trials (default: 5)")
     launch.add_argument("--resume", action="store_true", help="continue an existing study to --trials")
@@ -101,6 +107,7 @@ def _add_compare(commands: Any, storage_help: str) -> None:
     compare.add_argument("--batch-size", type=int, help="training batch size (default: 128)")
     compare.add_argument("--data", help="MNIST source, as for launch (default: auto)")
     compare.add_argument("--space", help="search space file (.toml, .json, .yaml)")
+    compare.add_argument("--pruner", help="pruner of every study: none (default), median or hyperband")
     compare.add_argument("--name", default="compare", help="prefix of the study names (default: compare)")
     compare.add_argument("--studies", help="comma-separated existing studies to report on (no training)")
     compare.add_argument("--force", action="store_true", help="with --studies: report studies that do not compare")
@@ -131,7 +138,7 @@ def _compare(args: argparse.Namespace) -> int:
         result = compare(
             optimizers=args.optimizers.split(","), trials=args.trials, seeds=args.seeds, epochs=args.epochs,
             batch_size=args.batch_size, data=args.data, space=args.space, storage=args.storage,
-            out=args.out, name=args.name, resume=args.resume, target=args.target,
+            out=args.out, name=args.name, resume=args.resume, target=args.target, pruner=args.pruner,
             max_failures=args.max_failures, command=command,
         )
     print(f"wrote {result.out / 'report.md'}: {result.summary['verdict']}")
@@ -164,8 +171,9 @@ def _launch(args: argparse.Namespace) -> int:
     result = launch(
         study_name=args.study, trials=args.trials, optimizer=args.optimizer, storage=args.storage,
         epochs=args.epochs, batch_size=args.batch_size, data=args.data, space=args.space,
-        seed=args.seed, pop_size=args.pop_size, resume=args.resume, max_failures=args.max_failures,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        seed=args.seed, pop_size=args.pop_size, pruner=args.pruner, resume=args.resume,
+        max_failures=args.max_failures, progress=not args.no_progress and sys.stderr.isatty(), jobs=args.jobs,
+        worker_init=functools.partial(configure_logging, debug=args.debug, quiet=args.quiet, worker=True),
     )
     best = f"{result.best_value:.4f} with {result.best_params}" if result.best_value is not None else "none"
     print(f"study {result.study_name}: {result.finished}/{result.budget} trials finished, best {best}")
@@ -205,10 +213,12 @@ def _dashboard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def configure_logging(*, debug: bool, quiet: bool) -> None:
+def configure_logging(*, debug: bool, quiet: bool, worker: bool = False) -> None:
+    """Log lines to stderr; ``worker``: prefixed with the worker process's name."""
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    where = " [%(processName)s]" if worker else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s{where} %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
@@ -219,6 +229,8 @@ def configure_logging(*, debug: bool, quiet: bool) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial replaces Optuna's
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    # Optuna's warning per failed trial repeats our FAIL line, with a traceback: debug only.
+    logging.getLogger("optuna.study._optimize").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -230,6 +242,7 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
 
     from models.errors import ConfigError
     from studies.progress import TooManyFailures
+    from studies.workers import WorkerFailed
 
     try:
         with logging_redirect_tqdm():
@@ -239,7 +252,7 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
         if args.debug:
             raise
         return EXIT_USAGE
-    except TooManyFailures as exc:
+    except (TooManyFailures, WorkerFailed) as exc:
         _logger.error("%s", exc)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -16,7 +16,8 @@ class EpochWatcher(keras.callbacks.Callback):
     """Report validation accuracy after each epoch; stop on a non-finite loss or a prune.
 
     After ``fit`` returns, :attr:`failure` holds the reason training was stopped for a
-    diverged loss, :attr:`pruned` says whether the pruner stopped it, and
+    diverged loss, :attr:`pruned` says whether the pruner stopped it (never after the last
+    epoch: a finished training is worth its value), and
     :attr:`last_value` is the last reported validation accuracy.
     """
 
@@ -38,6 +39,6 @@ class EpochWatcher(keras.callbacks.Callback):
             return
         self.last_value = float(logs["val_accuracy"])
         self._trial.report(self.last_value, step=epoch + 1)
-        if self._trial.should_prune():
+        if epoch + 1 < self.params.get("epochs", 0) and self._trial.should_prune():
             self.pruned = True
             self.model.stop_training = True

@@ -157,6 +157,8 @@ def _check_out(out: str | Path) -> Path:
     path = Path(out)
     if path.suffix.lower() not in EXPORT_SUFFIXES:
         raise ConfigError(f"--out must end in {', '.join(EXPORT_SUFFIXES)}, but got {str(path)!r}")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ConfigError(f"--out {str(path)!r} exists and is not a regular file; choose a new file name")
     if not path.parent.is_dir():
         raise ConfigError(f"--out {str(path)!r}: directory {str(path.parent)!r} does not exist")
     return path

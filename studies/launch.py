@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,21 @@ import optuna
 from models.data import check_source, load_mnist, resolve_source
 from models.errors import ConfigError, check_whole_number
 from search.objective import LstmObjective, Objective, TrainSettings
-from search.optimizers import Optimizer, TrialCallback, create_optimizer
+from search.optimizers import OpenGate, Optimizer, TrialCallback, TrialGate, create_optimizer
 from search.space import DEFAULT_SPACE, SearchSpace
 from search.space_file import load_space_file
+from studies.gate import BudgetGate
 from studies.progress import FailureGuard, TrialLogger
+from studies.pruners import DEFAULT_PRUNER, check_pruner, create_pruner
 from studies.record import StudyRecord
 from studies.storage import mask_url, open_storage, resolve_url
 from studies.trials import WorkerTagged, best_finite, count_finished, fail_dead_trials
+from studies.workers import run_workers, worker_seed
 
 _logger = logging.getLogger(__name__)
 
 MAX_TRIALS = 100_000
+MAX_JOBS = 64
 DEFAULT_MAX_FAILURES = 5
 DEFAULT_OPTIMIZER = "tpe"
 DEFAULT_DATA = "auto"
@@ -68,14 +72,22 @@ def launch(
     space: SearchSpace | str | Path | None = None,
     seed: int | None = None,
     pop_size: int | None = None,
+    pruner: str | None = None,
     resume: bool = False,
     max_failures: int = DEFAULT_MAX_FAILURES,
     progress: bool = False,
+    jobs: int = 1,
+    worker_init: Callable[[], None] | None = None,
+    worker: int = 0,
 ) -> LaunchResult:
     """Create (or with ``resume``, continue) a study and run it to ``trials`` finished trials.
 
     Options left as None take the stored value on resume, else the default. On resume, an
     option given with a value other than the stored one is refused, naming both.
+
+    With ``jobs`` > 1, ``jobs`` worker processes (each calling ``worker_init`` first, e.g.
+    to set up logging) share the study, and the budget is exact. ``worker`` is set by the
+    worker processes: worker k > 0 seeds its optimizer differently from the others.
 
     Raises:
         ConfigError: bad input (nothing written).
@@ -83,27 +95,38 @@ def launch(
     """
     check_study_name(study_name)
     check_whole_number("--max-failures", max_failures, low=1, high=MAX_TRIALS)
+    check_whole_number("--jobs", jobs, low=1, high=MAX_JOBS)
     if trials is not None:
         check_whole_number("--trials", trials, low=1, high=MAX_TRIALS)
-    given = _Choices(optimizer, seed, epochs, batch_size, data, _read_space(space), pop_size)
+    if pruner is not None:
+        check_pruner(pruner)
+    given = _Choices(optimizer, seed, epochs, batch_size, data, _read_space(space), pop_size, pruner)
     if resume:
         store = open_storage(storage, must_exist=True)
         study = _load_existing(study_name, store)
         stored = _stored_record(study)
-        record, objective, runner = _prepare(given, trials, stored=stored)
+        record, objective, runner = _prepare(given, trials, stored=stored, worker=worker,
+                                             started=len(study.get_trials(deepcopy=False)))
         _check_resumable(study_name, stored, record)
         if record.budget != stored.budget:
             study.set_user_attr("budget", record.budget)
     else:
         if trials is None:
             raise ConfigError("--trials is required for a new study (the total number of trials to run)")
-        record, objective, runner = _prepare(given, trials, stored=None)
+        record, objective, runner = _prepare(given, trials, stored=None, worker=worker)
         store = open_storage(storage, must_exist=False)
         study = _create(study_name, store, record)
+    study.pruner = create_pruner(record.pruner, epochs=record.train["epochs"])
     fail_dead_trials(study)
-    run_study(study=study, optimizer=runner, objective=objective, budget=record.budget,
-              max_failures=max_failures, progress=progress)
-    return _result(study, resolve_url(storage), record.budget)
+    url = resolve_url(storage)
+    if jobs > 1:
+        run_workers(jobs=jobs, study_name=study_name, storage=storage, budget=record.budget,
+                    max_failures=max_failures, worker_init=worker_init)
+    else:
+        run_study(study=study, optimizer=runner, objective=objective, budget=record.budget,
+                  max_failures=max_failures, progress=progress,
+                  gate=BudgetGate(study=study, budget=record.budget, url=url))
+    return _result(study, url, record.budget)
 
 
 def run_study(
@@ -115,8 +138,13 @@ def run_study(
     max_failures: int = DEFAULT_MAX_FAILURES,
     progress: bool = False,
     callbacks: Sequence[TrialCallback] = (),
+    gate: TrialGate | None = None,
 ) -> None:
-    """Run ``optimizer`` on ``study`` until it holds ``budget`` finished trials."""
+    """Run ``optimizer`` on ``study`` until it holds ``budget`` finished trials.
+
+    ``gate`` (default: admit all) lets several workers share the study's budget exactly.
+    """
+    gate = gate or OpenGate()
     done = count_finished(study)
     remaining = budget - done
     if remaining <= 0:
@@ -128,9 +156,10 @@ def run_study(
     try:
         optimizer.run(
             study=study,
-            objective=WorkerTagged(objective),
+            objective=WorkerTagged(objective, on_start=gate.release),
             n_trials=remaining,
             callbacks=[trial_logger, FailureGuard(max_failures), *callbacks],
+            gate=gate,
         )
     finally:
         trial_logger.close()
@@ -145,6 +174,7 @@ class _Choices:
     data: str | None
     space: SearchSpace | None
     pop_size: int | None
+    pruner: str | None
 
 
 def _read_space(space: SearchSpace | str | Path | None) -> SearchSpace | None:
@@ -154,7 +184,7 @@ def _read_space(space: SearchSpace | str | Path | None) -> SearchSpace | None:
 
 
 def _prepare(
-    given: _Choices, trials: int | None, *, stored: StudyRecord | None
+    given: _Choices, trials: int | None, *, stored: StudyRecord | None, worker: int = 0, started: int = 0
 ) -> tuple[StudyRecord, Objective, Optimizer]:
     """Resolve every option (given, else stored, else default), load the data, build the parts."""
     def pick(value: Any, stored_value: Any, default: Any) -> Any:
@@ -172,12 +202,16 @@ def _prepare(
     stored_pop = (stored.optimizer_settings.get("pop_size") if stored else None)
     options = {"pop_size": pick(given.pop_size, stored_pop if name == "hho" else None, None)}
     runner = create_optimizer(name, seed=seed, budget=budget, options=options)
+    settings_of_study = runner.settings()
+    if worker or started:
+        runner = create_optimizer(name, seed=worker_seed(seed, worker, started), budget=budget, options=options)
     source = pick(given.data, stored and stored.data.get("location"), DEFAULT_DATA)
     check_source(source)
     mnist = load_mnist(source)
     record = StudyRecord(
-        optimizer=name, optimizer_settings=runner.settings(), seed=seed, budget=budget,
+        optimizer=name, optimizer_settings=settings_of_study, seed=seed, budget=budget,
         space=space.to_dict(), train=settings.to_dict(),
+        pruner=pick(given.pruner, stored and stored.pruner, DEFAULT_PRUNER),
         data={**mnist.describe(), "location": resolve_source(source)},
     )
     objective = LstmObjective(data=mnist, space=space, settings=settings, seed=seed)
@@ -186,7 +220,7 @@ def _prepare(
 
 def _load_existing(name: str, store: optuna.storages.BaseStorage) -> optuna.Study:
     try:
-        return optuna.load_study(study_name=name, storage=store, pruner=_pruner())
+        return optuna.load_study(study_name=name, storage=store)
     except KeyError:
         raise ConfigError(f"there is no study {name!r} to resume in this storage; drop --resume to create it") from None
 
@@ -210,15 +244,11 @@ def _check_resumable(name: str, stored: StudyRecord, record: StudyRecord) -> Non
 def _create(name: str, store: optuna.storages.BaseStorage, record: StudyRecord) -> optuna.Study:
     if name in optuna.get_all_study_names(store):
         raise ConfigError(f"study {name!r} already exists: add --resume to continue it, or choose another --study")
-    study = optuna.create_study(study_name=name, storage=store, direction="maximize", pruner=_pruner())
+    study = optuna.create_study(study_name=name, storage=store, direction="maximize",
+                                pruner=create_pruner(record.pruner, epochs=record.train["epochs"]))
     record.write(study)
     _logger.info("Created study %r (%s, seed %d, budget %d)", name, record.optimizer, record.seed, record.budget)
     return study
-
-
-def _pruner() -> optuna.pruners.BasePruner:
-    # Optuna's default would be MedianPruner; no trial is pruned unless asked for.
-    return optuna.pruners.NopPruner()
 
 
 def _result(study: optuna.Study, url: str, budget: int) -> LaunchResult:

@@ -18,7 +18,7 @@ import optuna
 PRODUCT = "lstm-tuner"
 _VERSIONED = ("lstm-tuner", "optuna", "keras", "tensorflow-cpu", "tensorflow", "mealpy", "numpy")
 # Fields a resumed run must share with the stored study; the others may differ.
-MUST_MATCH = ("optimizer", "seed", "space", "train", "data", "optimizer_settings")
+MUST_MATCH = ("optimizer", "seed", "space", "train", "data", "optimizer_settings", "pruner")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +30,7 @@ class StudyRecord:
     space: dict[str, Any]
     train: dict[str, Any]
     data: dict[str, Any]
+    pruner: str = "none"  # studies made before pruning existed never pruned
     versions: dict[str, str] = dataclasses.field(default_factory=lambda: package_versions())
 
     def write(self, study: optuna.Study) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import optuna
@@ -24,16 +24,20 @@ def worker_identity() -> dict[str, Any]:
 
 
 class WorkerTagged:
-    """An objective that first records, on its trial, which process runs it."""
+    """An objective that first records, on its trial, which process runs it, then calls
+    ``on_start`` (the budget gate's release: the trial is stored as RUNNING by now)."""
 
-    def __init__(self, objective: Objective) -> None:
+    def __init__(self, objective: Objective, *, on_start: Callable[[], None] | None = None) -> None:
         self._objective = objective
         self.space = objective.space
         self.worst_value = objective.worst_value
         self._identity = worker_identity()
+        self._on_start = on_start
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, self._identity)
+        if self._on_start is not None:
+            self._on_start()
         return self._objective(trial)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,9 @@ import optuna
 
 from models.errors import ConfigError
 from search.objective import Objective
-from search.optimizers.base import TRIAL_ERRORS, TrialCallback
+from search.optimizers.base import TRIAL_ERRORS, OpenGate, TrialCallback, TrialGate
+
+_logger = logging.getLogger(__name__)
 
 
 def reject_options(optimizer: str, options: dict[str, Any]) -> None:
@@ -38,6 +41,14 @@ class SamplerOptimizer:
         objective: Objective,
         n_trials: int,
         callbacks: Sequence[TrialCallback] = (),
+        gate: TrialGate = OpenGate(),  # noqa: B008 - stateless
     ) -> None:
         study.sampler = self.make_sampler()
-        study.optimize(objective, n_trials=n_trials, catch=TRIAL_ERRORS, callbacks=list(callbacks))
+        for _ in range(n_trials):
+            if not gate.claim():
+                _logger.info("%s: the study holds its budget of trials (finished or running); stopping", self.name)
+                return
+            try:
+                study.optimize(objective, n_trials=1, catch=TRIAL_ERRORS, callbacks=list(callbacks))
+            finally:
+                gate.release()

@@ -15,13 +15,39 @@ TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 TRIAL_ERRORS: tuple[type[Exception], ...] = (TrialFailed,)
 
 
+class TrialGate(Protocol):
+    """Admits trials one at a time, so workers sharing a study stop at its budget exactly.
+
+    Contract: an optimizer calls :meth:`claim` before each trial and stops when it returns
+    False; after a successful claim it calls :meth:`release` once ``study.optimize`` has
+    returned (the objective may release it earlier, once its trial is stored). ``release``
+    without a claim held does nothing.
+    """
+
+    def claim(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class OpenGate:
+    """A gate that admits every trial: a lone worker bounded by ``n_trials`` alone."""
+
+    def claim(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
 class Optimizer(Protocol):
     """Drives an Optuna study: proposes parameters, has them evaluated, learns from the values.
 
     Contract:
         - :meth:`run` finishes exactly ``n_trials`` more trials (COMPLETE, PRUNED or FAIL)
-          in ``study``, fewer only if a callback raises, the study is stopped, or the
-          optimizer says in a log line why it cannot go on;
+          in ``study``, fewer only if ``gate`` refuses one, a callback raises, the study is
+          stopped, or the optimizer says in a log line why it cannot go on;
+        - it runs one trial per ``study.optimize(n_trials=1)`` call, each claimed from
+          ``gate`` first (see :class:`TrialGate`);
         - every evaluation is a trial of ``study`` created by ``study.optimize`` with
           ``objective``, ``catch=TRIAL_ERRORS`` and ``callbacks``, so it is stored, visible
           while it runs, and the callbacks see every finished trial;
@@ -41,6 +67,7 @@ class Optimizer(Protocol):
         objective: Objective,
         n_trials: int,
         callbacks: Sequence[TrialCallback] = (),
+        gate: TrialGate = OpenGate(),  # noqa: B008 - stateless
     ) -> None: ...
 
 

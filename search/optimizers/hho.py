@@ -38,7 +38,7 @@ from models.errors import ConfigError
 from search.encoding import UnitCubeEncoding
 from search.objective import Objective
 from search.optimizers._hho_mealpy import TrackedHHO
-from search.optimizers.base import TRIAL_ERRORS, TrialCallback
+from search.optimizers.base import TRIAL_ERRORS, OpenGate, TrialCallback, TrialGate
 from search.optimizers.pinned import PinnedSampler
 from search.space import SearchSpace
 
@@ -97,9 +97,10 @@ class HhoOptimizer:
         objective: Objective,
         n_trials: int,
         callbacks: Sequence[TrialCallback] = (),
+        gate: TrialGate = OpenGate(),  # noqa: B008 - stateless
     ) -> None:
         evaluator = _Evaluator(
-            study=study, objective=objective, n_trials=n_trials, callbacks=callbacks,
+            study=study, objective=objective, n_trials=n_trials, callbacks=callbacks, gate=gate,
             stagnation_limit=STAGNANT_HITS_PER_HAWK * self._pop_size,
         )
         if n_trials < self._pop_size:
@@ -161,6 +162,7 @@ class _Evaluator:
         objective: Objective,
         n_trials: int,
         callbacks: Sequence[TrialCallback],
+        gate: TrialGate,
         stagnation_limit: int,
     ) -> None:
         self.encoding = UnitCubeEncoding(objective.space)
@@ -170,6 +172,7 @@ class _Evaluator:
         self._objective = objective
         self._n_trials = n_trials
         self._callbacks = list(callbacks)
+        self._gate = gate
         self._stagnation_limit = stagnation_limit
         self._sampler = PinnedSampler()
         self._cache = _finished_fitness(study, objective.space, worst=objective.worst_value)
@@ -189,6 +192,9 @@ class _Evaluator:
             return self._hit(key)
         if self.remaining <= 0:
             raise _BudgetSpent
+        self._refresh()  # other workers on the study may have trained it meanwhile
+        if key in self._cache:
+            return self._hit(key)
         self._consecutive_hits = 0
         fitness = self._train(params)
         self._cache[key] = fitness
@@ -202,16 +208,26 @@ class _Evaluator:
             raise _Stagnated
         return self._cache[key]
 
+    def _refresh(self) -> None:
+        fresh = _finished_fitness(self._study, self.encoding.space, worst=self._objective.worst_value)
+        self._cache.update({k: v for k, v in fresh.items() if k not in self._cache})
+
     def _train(self, params: dict[str, Any]) -> float:
+        if not self._gate.claim():
+            _logger.info("HHO: the study holds its budget of trials (finished or running); stopping")
+            raise _BudgetSpent
         self._sampler.pin(params)
         self._study.sampler = self._sampler
         attrs = {f"hho_{k}": v for k, v in self.context.items()}
-        self._study.optimize(
-            _Attributed(self._objective, attrs),
-            n_trials=1,
-            catch=TRIAL_ERRORS,
-            callbacks=[self._capture, *self._callbacks],
-        )
+        try:
+            self._study.optimize(
+                _Attributed(self._objective, attrs),
+                n_trials=1,
+                catch=TRIAL_ERRORS,
+                callbacks=[self._capture, *self._callbacks],
+            )
+        finally:
+            self._gate.release()
         self.trained += 1
         self.save_hits()
         return _fitness(self._last, worst=self._objective.worst_value)

@@ -22,6 +22,7 @@ from search.space import SearchSpace
 from search.space_file import load_space_file
 from studies.compare.collect import StudyRun, check_comparable, collect_runs
 from studies.compare.report import write_report
+from studies.pruners import check_pruner
 from studies.launch import DEFAULT_MAX_FAILURES, MAX_TRIALS, check_study_name, launch
 from studies.storage import open_storage, resolve_url
 
@@ -57,6 +58,7 @@ def compare(
     name: str = DEFAULT_NAME,
     resume: bool = False,
     target: float | None = None,
+    pruner: str | None = None,
     max_failures: int = DEFAULT_MAX_FAILURES,
     command: str | None = None,
 ) -> ComparisonResult:
@@ -77,6 +79,8 @@ def compare(
     TrainSettings(epochs=epochs or DEFAULT_EPOCHS, batch_size=batch_size or DEFAULT_BATCH_SIZE)
     if data is not None:
         check_source(data)
+    if pruner is not None:
+        check_pruner(pruner)
     plan = [(opt, seed, study_name_for(name, opt, seed)) for seed in range(seeds) for opt in names]
     for _, _, study_name in plan:
         check_study_name(study_name)
@@ -93,7 +97,7 @@ def compare(
         launch(
             study_name=study_name, trials=trials, optimizer=opt, storage=storage, epochs=epochs,
             batch_size=batch_size, data=data, space=space, seed=seed, resume=study_name in existing,
-            max_failures=max_failures,
+            pruner=pruner, max_failures=max_failures,
         )
     runs = collect_runs(storage=store, names=[s for _, _, s in plan])
     check_comparable(runs, force=False)

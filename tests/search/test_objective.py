@@ -75,3 +75,17 @@ def test_trial_seeds_differ_across_runs_and_trials():
 def test_settings_validation(kwargs, flag):
     with pytest.raises(ConfigError, match=flag):
         TrainSettings(**kwargs)
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return True
+
+
+@pytest.mark.parametrize("epochs, state, epochs_run", [(2, TrialState.PRUNED, 1), (1, TrialState.COMPLETE, 1)])
+def test_pruning_stops_after_an_epoch_but_never_after_the_last(epochs, state, epochs_run):
+    study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    study.optimize(_objective(epochs=epochs), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == state and trial.user_attrs["epochs_run"] == epochs_run
+    assert sorted(trial.intermediate_values) == [1]

@@ -1,0 +1,173 @@
+"""Fault injection through the CLI: signals, kills, concurrent workers, corrupt files.
+
+Each test is one guarantee of docs/reliability.md; they start real processes and train
+tiny LSTMs, so they are marked slow (still part of the default run).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import tiny_space_file, write_mnist_dir
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+# Seconds a signalled run may take to exit (a batch to finish, the trial to be stored).
+EXIT_WITHIN_S = 20
+
+
+def _cmd(tmp_path, db, *extra):
+    return [sys.executable, str(ROOT / "run_search.py"), "launch", "--study", "k", "--storage", f"sqlite:///{db}",
+            "--data", "mnist-5k", "--space", str(tiny_space_file(tmp_path)), "--seed", "0", "--no-progress", *extra]
+
+
+def _states(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
+    except sqlite3.OperationalError:
+        return []
+
+
+def _wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _integrity(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path, signum):
+    db = tmp_path / "s.db"
+    cmd = _cmd(tmp_path, db, "--optimizer", "tpe", "--trials", "3", "--epochs", "15")
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: _states(db) == ["RUNNING"], timeout=120), _states(db)
+        time.sleep(2)  # inside fit
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=EXIT_WITHIN_S)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert took < EXIT_WITHIN_S
+    assert "interrupted: the running trial is marked FAIL" in err and "Traceback" not in err
+    assert _states(db) == ["FAIL"]
+    done = subprocess.run(cmd + ["--resume", "--epochs", "15"], env=ENV, capture_output=True, text=True,
+                          timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _states(db) == ["FAIL", "COMPLETE", "COMPLETE"]
+
+
+@pytest.mark.parametrize("optimizer", ["tpe", "hho"])
+def test_sigkill_twice_then_resume_ends_with_the_exact_budget(tmp_path, optimizer):
+    db = tmp_path / "k.db"
+    cmd = _cmd(tmp_path, db, "--optimizer", optimizer, "--trials", "7", "--epochs", "2")
+    for kill_after in (1, 3):
+        proc = subprocess.Popen(cmd + (["--resume"] if db.exists() else []), env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            running = lambda: (_states(db).count("COMPLETE") >= kill_after  # noqa: E731
+                               and _states(db)[-1] == "RUNNING")
+            assert _wait_for(running, timeout=240), _states(db)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        assert _states(db)[-1] == "RUNNING"
+    done = subprocess.run(cmd + ["--resume"], env=ENV, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Marked 1 trial(s) left RUNNING by dead processes as FAIL" in done.stderr
+    states = _states(db)
+    assert len(states) == 7 and "RUNNING" not in states and states.count("FAIL") == 2
+    assert _integrity(db) == "ok"
+
+
+def test_concurrent_resumes_share_the_budget_exactly(tmp_path):
+    db = tmp_path / "c.db"
+    cmd = _cmd(tmp_path, db, "--optimizer", "tpe", "--epochs", "1")
+    first = subprocess.run(cmd + ["--trials", "1"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    procs = [subprocess.Popen(cmd + ["--trials", "7", "--resume"], env=ENV, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=400) for p in procs]
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-2000:]
+        assert "locked" not in err.lower()
+    assert _states(db) == ["COMPLETE"] * 7
+    assert _integrity(db) == "ok"
+
+
+def _run_cli(*args, **kwargs):
+    return subprocess.run([sys.executable, str(ROOT / "run_search.py"), *args], env={**ENV, **kwargs},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_corrupt_sqlite_file_exits_2_and_is_left_as_it_was(tmp_path):
+    db = tmp_path / "bad.db"
+    db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    before = db.read_bytes()
+    result = _run_cli("list", "--storage", f"sqlite:///{db}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot open storage" in result.stderr
+    assert db.read_bytes() == before
+
+
+def test_truncated_idx_file_exits_2_naming_the_file(tmp_path):
+    data = tmp_path / "mnist"
+    data.mkdir()
+    write_mnist_dir(data)
+    images = data / "train-images-idx3-ubyte.gz"
+    images.write_bytes(gzip.compress(gzip.decompress(images.read_bytes())[:5000]))
+    db = tmp_path / "t.db"
+    result = _run_cli("launch", "--study", "t", "--trials", "2", "--data", str(data), "--storage", f"sqlite:///{db}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "train-images-idx3-ubyte.gz" in result.stderr
+    assert not db.exists()
+
+
+def test_a_password_in_the_storage_url_never_shows(tmp_path):
+    url = "postgresql+psycopg2://tuner:s3cretPass@127.0.0.1:1/studies"
+    for args, env in ((["list", "--storage", url], {}), (["list"], {"LSTM_TUNER_STORAGE": url}),
+                      (["launch", "--study", "x", "--trials", "1", "--data", "mnist-5k", "--storage", url], {})):
+        result = _run_cli(*args, **env)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "s3cretPass" not in result.stderr + result.stdout
+        assert "***" in result.stderr
+
+
+def test_a_study_is_readable_by_optunas_own_cli(tmp_path):
+    db = tmp_path / "o.db"
+    made = subprocess.run(_cmd(tmp_path, db, "--optimizer", "hho", "--trials", "2", "--epochs", "1"), env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-2000:]
+    optuna_cli = Path(sys.executable).parent / "optuna"
+    listed = subprocess.run([str(optuna_cli), "trials", "--study-name", "k", "--storage", f"sqlite:///{db}",
+                             "-f", "json"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    import json
+
+    rows = json.loads(listed.stdout)
+    assert [row["state"] for row in rows] == ["COMPLETE", "COMPLETE"]
+    assert all(set(row["params"]) == {"units", "learning_rate"} for row in rows)
+    assert all(set(row["user_attrs"]) >= {"worker", "train_seconds", "epochs_run"} for row in rows)
