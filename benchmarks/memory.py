@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -21,6 +20,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks._common import machine_line, write_results  # noqa: E402
 
 WARM_UP_TRIALS = 10
 LIMIT_MB_PER_TRIAL = 2.0
@@ -64,8 +65,7 @@ def main() -> int:
         "# Memory over many trials in one process",
         "",
         f"Command: `python benchmarks/memory.py --trials {args.trials}`",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}",
+        machine_line(),
         "",
         f"Resident memory after trial 1: {readings[0]:.1f} MB; after trial {WARM_UP_TRIALS}: "
         f"{readings[WARM_UP_TRIALS - 1]:.1f} MB; after trial {len(readings)}: {readings[-1]:.1f} MB.",
@@ -74,8 +74,7 @@ def main() -> int:
         "",
         "RSS (MB) after each trial: " + ", ".join(f"{r:.0f}" for r in readings),
     ]
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, lines)
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -24,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks._common import machine_line, warm_up, write_results  # noqa: E402
+
 PARAMS = {"num_layers": 1, "units": 128, "learning_rate": 1e-3, "decay_steps": 100}
 EPOCHS = 3
 BATCH = 128
 TARGET_VAL_ACCURACY = 0.965
-WARM_UP_SAMPLES = 2048
 
 
 def bare_keras(data, seed: int) -> tuple[float, float]:
@@ -76,18 +76,6 @@ def through_objective(data, seed: int) -> tuple[float, float, float]:
     return trial.value, seconds, seconds - trial.user_attrs["train_seconds"]
 
 
-def warm_up(data) -> None:
-    """An untimed short fit, so the first timed run does not pay TensorFlow's one-time set-up."""
-    import keras
-
-    from models.lstm import build_model
-
-    model = build_model(PARAMS)
-    model.fit(data.train.x[:WARM_UP_SAMPLES], data.train.y[:WARM_UP_SAMPLES], batch_size=BATCH, epochs=1,
-              validation_data=(data.val.x[:WARM_UP_SAMPLES], data.val.y[:WARM_UP_SAMPLES]), verbose=0)
-    keras.backend.clear_session()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="MNIST directory (e.g. ../shared/data/mnist)")
@@ -102,7 +90,7 @@ def main() -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_mnist(args.data)
     samples = len(data.train) * EPOCHS
-    warm_up(data)
+    warm_up(data, PARAMS)
     rows: dict[str, list] = {"bare Keras": [], "our objective": []}
     for rep in range(args.repeats):
         order = [("bare Keras", bare_keras), ("our objective", through_objective)]
@@ -118,7 +106,7 @@ def main() -> int:
         "# Overhead: a tuning trial vs bare Keras, same configuration",
         "",
         f"Command: `python benchmarks/overhead.py --data {args.data} --repeats {args.repeats}`",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        machine_line(),
         f"Config: {PARAMS}, batch {BATCH}, {EPOCHS} epochs, train {len(data.train)}, validation {len(data.val)}",
         "",
         "",
@@ -135,8 +123,7 @@ def main() -> int:
               f"Fixed cost per trial outside training (median): {fixed:.2f} s",
               f"Target validation accuracy {TARGET_VAL_ACCURACY}: "
               f"{'met' if min(a for a, _, _ in rows['our objective']) >= TARGET_VAL_ACCURACY else 'NOT met'}"]
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[-3:]))
+    write_results(args.out, lines)
     return 0
 
 

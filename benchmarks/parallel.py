@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import machine_line, write_results  # noqa: E402
+
 FIXED = '[dimensions.units]\ntype = "categorical"\nchoices = [64]\n\n[dimensions.learning_rate]\ntype = "categorical"\nchoices = [0.002]\n'
 
 
@@ -48,8 +51,7 @@ def main() -> int:
         "# Parallel workers: trials per hour",
         "",
         f"Command: `python benchmarks/parallel.py --data {args.data} --trials {args.trials} --epochs {args.epochs}`",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}",
+        machine_line(),
         "Configuration: one LSTM layer of 64 units, learning rate 0.002, batch 128, every trial the same.",
         "",
         "| workers (--jobs) | wall time (s) | trials per hour |",
@@ -58,8 +60,7 @@ def main() -> int:
         "",
         f"Speed-up of 2 workers over 1: {per_hour[2] / per_hour[1]:.2f}x",
     ]
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, lines)
     return 0
 
 

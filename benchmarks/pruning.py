@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks._common import machine_line, write_results  # noqa: E402
 
 PRUNER_ORDER = ("none", "median", "hyperband")
 
@@ -70,8 +71,7 @@ def main() -> int:
         "",
         f"Command: `python benchmarks/pruning.py --data {args.data} --trials {args.trials} "
         f"--epochs {args.epochs} --seeds {seeds}`",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}",
+        machine_line(),
         "",
         "| pruner | seed | pruned | epochs trained | training s | trial s | training vs none | best val acc |",
         "|---|---|---|---|---|---|---|---|",
@@ -85,8 +85,7 @@ def main() -> int:
         ratio = statistics.median(r["train_s"] / base[r["seed"]]["train_s"] for r in mine)
         lines.append(f"- {pruner}: training time {ratio:.2f}x of no pruning, best validation accuracy "
                      f"{statistics.median(r['best'] for r in mine):.4f}")
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, lines)
     return 0
 
 

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys

@@ -4,7 +4,6 @@ import logging
 
 import optuna
 import pytest
-from optuna.trial import TrialState
 
 from models.errors import ConfigError
 from search.optimizers import create_optimizer
