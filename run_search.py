@@ -12,10 +12,11 @@ import contextlib
 import functools
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from studies.interrupts import Interrupts
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _logger = logging.getLogger("run_search")
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: none; see the README's Performance section)")
     launch.add_argument("--jobs", type=int, default=1, help="worker processes sharing the study on this "
                         "machine, each with cores/J threads (default: 1)")
+    launch.add_argument("--recycle-every", type=int, default=25, help="replace a worker process after this "
+                        "many trials, since TensorFlow leaks memory per model; 0: never (default: 25)")
     launch.add_argument("--max-failures", type=int, default=5,
                         help="stop after this many consecutive failed trials (default: 5)")
     launch.add_argument("--resume", action="store_true", help="continue an existing study to --trials")
@@ -139,7 +142,7 @@ def _compare(args: argparse.Namespace) -> int:
             optimizers=args.optimizers.split(","), trials=args.trials, seeds=args.seeds, epochs=args.epochs,
             batch_size=args.batch_size, data=args.data, space=args.space, storage=args.storage,
             out=args.out, name=args.name, resume=args.resume, target=args.target, pruner=args.pruner,
-            max_failures=args.max_failures, command=command,
+            max_failures=args.max_failures, command=command, worker_init=_worker_logging(args),
         )
     print(f"wrote {result.out / 'report.md'}: {result.summary['verdict']}")
     return EXIT_OK
@@ -173,7 +176,7 @@ def _launch(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, data=args.data, space=args.space,
         seed=args.seed, pop_size=args.pop_size, pruner=args.pruner, resume=args.resume,
         max_failures=args.max_failures, progress=not args.no_progress and sys.stderr.isatty(), jobs=args.jobs,
-        worker_init=functools.partial(configure_logging, debug=args.debug, quiet=args.quiet, worker=True),
+        recycle_every=args.recycle_every, worker_init=_worker_logging(args),
     )
     best = f"{result.best_value:.4f} with {result.best_params}" if result.best_value is not None else "none"
     print(f"study {result.study_name}: {result.finished}/{result.budget} trials finished, best {best}")
@@ -213,6 +216,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _worker_logging(args: argparse.Namespace) -> Callable[[], None]:
+    """What a worker process calls first: this run's logging, lines tagged with the worker."""
+    return functools.partial(configure_logging, debug=args.debug, quiet=args.quiet, worker=True)
+
+
 def configure_logging(*, debug: bool, quiet: bool, worker: bool = False) -> None:
     """Log lines to stderr; ``worker``: prefixed with the worker process's name."""
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
@@ -233,11 +241,8 @@ def configure_logging(*, debug: bool, quiet: bool, worker: bool = False) -> None
     logging.getLogger("optuna.study._optimize").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace,
+                 interrupts: Interrupts) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from models.errors import ConfigError
@@ -256,13 +261,19 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
         _logger.error("%s", exc)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        _logger.error("interrupted: the running trial is marked FAIL; continue with the same command and --resume")
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if interrupts.requested:  # the interrupt, come out of TensorFlow as another error
+            return _interrupted()
         if args.debug:
             raise
         _logger.error("failed: %s: %s (run with --debug for the traceback)", type(exc).__name__, exc)
         return EXIT_FAILURE
+
+
+def _interrupted() -> int:
+    _logger.error("interrupted: the running trial is marked FAIL; continue with the same command and --resume")
+    return EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -271,10 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     configure_logging(debug=args.debug, quiet=args.quiet)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupts = Interrupts()
+    interrupts.install()
     with contextlib.suppress(AttributeError):
         sys.stdout.reconfigure(line_buffering=True)
-    return _run_handler(args.handler, args)
+    return _run_handler(args.handler, args, interrupts)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""Memory over many trials in one process: does resident memory stay flat?
+"""Memory over many trials: does resident memory stay flat?
 
-Runs N tiny trials (one LSTM layer of 4-8 units, 300 training samples) of a TPE study in
-this process, the way ``launch`` does, and reads the resident set size (VmRSS from
-/proc/self/status) after each. Prints and records the growth per trial, fitted over the
-trials after a warm-up (the first trials pay TensorFlow's one-time allocations).
+1. Runs N tiny trials (one LSTM layer of 4-8 units, 300 training samples) of a TPE study
+   in this process and reads the resident set size (VmRSS) after each: the growth per
+   trial, fitted after a warm-up, is what TensorFlow leaks per trained model.
+2. Runs ``launch`` through the CLI for N tiny trials on mnist-5k, once with worker
+   processes never replaced (``--recycle-every 0``) and once with the default, and reads
+   the peak RSS of the largest process of each run (``ru_maxrss`` of its children).
 
     python benchmarks/memory.py --trials 50
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,10 @@ from benchmarks._common import machine_line, write_results  # noqa: E402
 
 WARM_UP_TRIALS = 10
 LIMIT_MB_PER_TRIAL = 2.0
+TINY_SPACE_TOML = (
+    '[dimensions.units]\ntype = "int"\nlow = 4\nhigh = 8\n\n'
+    '[dimensions.learning_rate]\ntype = "float"\nlow = 0.001\nhigh = 0.01\nlog = true\n'
+)
 TINY_SPACE = {"dimensions": {
     "units": {"type": "int", "low": 4, "high": 8},
     "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
@@ -38,6 +46,19 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def peak_rss_of_launch(trials: int, recycle_every: int, directory: Path) -> float:
+    """Peak RSS (MB) of the largest process of one CLI launch, measured from a wrapper process."""
+    space = directory / "tiny.toml"
+    space.write_text(TINY_SPACE_TOML)
+    cmd = [sys.executable, str(ROOT / "run_search.py"), "-q", "launch", "--study", f"m{recycle_every}", "--trials",
+           str(trials), "--epochs", "1", "--data", "mnist-5k", "--space", str(space), "--recycle-every",
+           str(recycle_every), "--storage", f"sqlite:///{directory / f'm{recycle_every}.db'}"]
+    wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=50)
@@ -49,7 +70,7 @@ def main() -> int:
     from search.objective import LstmObjective, TrainSettings
     from search.optimizers import create_optimizer
     from search.space import SearchSpace
-    from studies.launch import run_study
+    from studies.launch import DEFAULT_RECYCLE_EVERY, run_study
     from tests.helpers import tiny_data
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -59,6 +80,8 @@ def main() -> int:
     study = optuna.create_study(direction="maximize")
     run_study(study=study, optimizer=create_optimizer("tpe", seed=0, budget=args.trials), objective=objective,
               budget=args.trials, callbacks=[lambda s, t: readings.append(rss_mb())])
+    with tempfile.TemporaryDirectory() as tmp:
+        peaks = {k: peak_rss_of_launch(args.trials, k, Path(tmp)) for k in (0, DEFAULT_RECYCLE_EVERY)}
     x = np.arange(WARM_UP_TRIALS, len(readings))
     slope = float(np.polyfit(x, np.array(readings[WARM_UP_TRIALS:]), 1)[0])
     lines = [
@@ -73,6 +96,13 @@ def main() -> int:
         f"(limit {LIMIT_MB_PER_TRIAL} MB): {'within' if slope < LIMIT_MB_PER_TRIAL else 'OVER'} the limit.",
         "",
         "RSS (MB) after each trial: " + ", ".join(f"{r:.0f}" for r in readings),
+        "",
+        f"Through the CLI, {args.trials} tiny trials on mnist-5k (peak RSS of the largest process):",
+        "",
+        "| worker processes | peak RSS (MB) |",
+        "|---|---|",
+        f"| never replaced (`--recycle-every 0`) | {peaks[0]:.0f} |",
+        f"| replaced every {DEFAULT_RECYCLE_EVERY} trials (default) | {peaks[DEFAULT_RECYCLE_EVERY]:.0f} |",
     ]
     write_results(args.out, lines)
     return 0

@@ -48,6 +48,13 @@ class BudgetGate:
         self._path = lock_path(url, study.study_name)
         self._handle: IO[bytes] | None = None
 
+    def has_room(self) -> bool:
+        """Whether a new trial would be admitted now (without claiming it)."""
+        if self.claim():
+            self.release()
+            return True
+        return False
+
     def claim(self) -> bool:
         self._acquire()
         with warnings.catch_warnings():

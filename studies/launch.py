@@ -35,6 +35,8 @@ _logger = logging.getLogger(__name__)
 
 MAX_TRIALS = 100_000
 MAX_JOBS = 64
+# Trials per worker process before it is replaced (TensorFlow leaks memory per model).
+DEFAULT_RECYCLE_EVERY = 25
 DEFAULT_MAX_FAILURES = 5
 DEFAULT_OPTIMIZER = "tpe"
 DEFAULT_DATA = "auto"
@@ -77,8 +79,10 @@ def launch(
     max_failures: int = DEFAULT_MAX_FAILURES,
     progress: bool = False,
     jobs: int = 1,
+    recycle_every: int = DEFAULT_RECYCLE_EVERY,
     worker_init: Callable[[], None] | None = None,
     worker: int = 0,
+    per_process: int | None = None,
 ) -> LaunchResult:
     """Create (or with ``resume``, continue) a study and run it to ``trials`` finished trials.
 
@@ -86,8 +90,11 @@ def launch(
     option given with a value other than the stored one is refused, naming both.
 
     With ``jobs`` > 1, ``jobs`` worker processes (each calling ``worker_init`` first, e.g.
-    to set up logging) share the study, and the budget is exact. ``worker`` is set by the
-    worker processes: worker k > 0 seeds its optimizer differently from the others.
+    to set up logging) share the study, and the budget is exact. TensorFlow's ``fit``
+    leaks memory with every new model (about 11 MB per tiny trial, see
+    benchmarks/results/memory.md), so a worker process is replaced after
+    ``recycle_every`` trials (0: never); a run of more trials than that uses a worker
+    process even with one job. ``worker`` and ``per_process`` are set by worker processes.
 
     Raises:
         ConfigError: bad input (nothing written).
@@ -96,6 +103,7 @@ def launch(
     check_study_name(study_name)
     check_whole_number("--max-failures", max_failures, low=1, high=MAX_TRIALS)
     check_whole_number("--jobs", jobs, low=1, high=MAX_JOBS)
+    check_whole_number("--recycle-every", recycle_every, low=0, high=MAX_TRIALS)
     if trials is not None:
         check_whole_number("--trials", trials, low=1, high=MAX_TRIALS)
     if pruner is not None:
@@ -119,13 +127,15 @@ def launch(
     study.pruner = create_pruner(record.pruner, epochs=record.train["epochs"])
     fail_dead_trials(study)
     url = resolve_url(storage)
-    if jobs > 1:
+    gate = BudgetGate(study=study, budget=record.budget, url=url)
+    remaining = record.budget - count_finished(study)
+    if per_process is None and (jobs > 1 or 0 < recycle_every < remaining):
         run_workers(jobs=jobs, study_name=study_name, storage=storage, budget=record.budget,
-                    max_failures=max_failures, worker_init=worker_init)
+                    max_failures=max_failures, per_process=recycle_every or None,
+                    has_room=gate.has_room, worker_init=worker_init)
     else:
         run_study(study=study, optimizer=runner, objective=objective, budget=record.budget,
-                  max_failures=max_failures, progress=progress,
-                  gate=BudgetGate(study=study, budget=record.budget, url=url))
+                  max_failures=max_failures, progress=progress, gate=gate, limit=per_process)
     return _result(study, url, record.budget)
 
 
@@ -139,14 +149,15 @@ def run_study(
     progress: bool = False,
     callbacks: Sequence[TrialCallback] = (),
     gate: TrialGate | None = None,
+    limit: int | None = None,
 ) -> None:
-    """Run ``optimizer`` on ``study`` until it holds ``budget`` finished trials.
+    """Run ``optimizer`` on ``study`` until it holds ``budget`` finished trials, or for ``limit`` trials.
 
     ``gate`` (default: admit all) lets several workers share the study's budget exactly.
     """
     gate = gate or OpenGate()
     done = count_finished(study)
-    remaining = budget - done
+    remaining = min(budget - done, limit or budget)
     if remaining <= 0:
         _logger.info("Study %r already holds %d finished trials of %d: nothing to run", study.study_name, done, budget)
         return

@@ -3,7 +3,9 @@
 J processes (not threads: TensorFlow keeps global state per process) each resume the
 same study and train until the study holds its budget; the budget gate
 (:mod:`studies.gate`) admits trials one at a time, so the study ends with exactly the
-budget. Each worker gets ``cores / J`` TensorFlow threads. TPE workers share what they
+budget. Each worker gets ``cores / J`` TensorFlow threads. TensorFlow leaks memory with
+every model it trains, so each worker process is replaced by a fresh one after a set
+number of trials (``launch --recycle-every``). TPE workers share what they
 learn through the storage (with the constant liar, a running trial counts as a poor
 result so workers do not all sample the same region); HHO workers run one flock each,
 seeded apart, sharing finished trials through the storage and the cache.
@@ -11,13 +13,15 @@ seeded apart, sharing finished trials through the storage and the cache.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from studies.interrupts import Interrupts
 
 _logger = logging.getLogger(__name__)
 
@@ -28,6 +32,8 @@ RESUME_SEED_STRIDE = 104_729
 SEED_LIMIT = 2**31
 # Seconds the workers get to fail their running trials after an interrupt.
 STOP_GRACE_S = 30
+# Seconds between looks at the workers.
+POLL_S = 0.5
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -50,35 +56,54 @@ def threads_per_worker(jobs: int) -> int:
 
 def run_workers(
     *, jobs: int, study_name: str, storage: str | None, budget: int, max_failures: int,
-    worker_init: Callable[[], None] | None,
+    per_process: int | None, has_room: Callable[[], bool], worker_init: Callable[[], None] | None,
 ) -> None:
-    """Run ``jobs`` worker processes on the study until it holds ``budget`` finished trials.
+    """Keep ``jobs`` worker processes on the study until it holds ``budget`` finished trials.
+
+    Each process runs at most ``per_process`` trials (None: no limit) and is then replaced
+    by a fresh one while ``has_room()`` says the study can take another trial.
 
     Raises:
         WorkerFailed: a worker ended with an error.
         KeyboardInterrupt: interrupted; the workers were stopped (their trials marked FAIL).
     """
     context = multiprocessing.get_context("spawn")
-    kwargs = {"study_name": study_name, "storage": storage, "trials": budget, "max_failures": max_failures}
-    processes = [
-        context.Process(target=_worker_main, args=(k, jobs, kwargs, worker_init), name=f"worker-{k}")
-        for k in range(jobs)
-    ]
-    _logger.info("Starting %d worker processes with %d TensorFlow thread(s) each", jobs, threads_per_worker(jobs))
-    for process in processes:
+    kwargs = {"study_name": study_name, "storage": storage, "trials": budget, "max_failures": max_failures,
+              "per_process": per_process}
+    started = itertools.count()
+
+    def start() -> Any:
+        worker = next(started)
+        process = context.Process(target=_worker_main, args=(worker, jobs, kwargs, worker_init),
+                                  name=f"worker-{worker}")
         process.start()
+        return process
+
+    _logger.info("Running %d worker process(es) with %d TensorFlow thread(s) each%s", jobs,
+                 threads_per_worker(jobs), f", each replaced after {per_process} trials" if per_process else "")
+    active = [start() for _ in range(jobs)]
     try:
-        for process in processes:
-            process.join()
+        while active:
+            active = _replace_finished(active, start, has_room)
     except KeyboardInterrupt:
-        _stop(processes)
+        _stop(active)
         raise
-    codes = [p.exitcode for p in processes]
-    if EXIT_INTERRUPTED in codes:
-        raise KeyboardInterrupt("a worker was interrupted")
-    failed = [f"worker-{k} (exit {c})" for k, c in enumerate(codes) if c != EXIT_OK]
-    if failed:
-        raise WorkerFailed(f"{', '.join(failed)} failed; see its log lines above")
+
+
+def _replace_finished(active: list[Any], start: Callable[[], Any], has_room: Callable[[], bool]) -> list[Any]:
+    """Wait a moment; return the processes still running plus replacements of finished ones."""
+    active[0].join(POLL_S)
+    running = [p for p in active if p.is_alive()]
+    for process in (p for p in active if not p.is_alive()):
+        if process.exitcode == EXIT_INTERRUPTED:
+            _stop(running)
+            raise KeyboardInterrupt(f"{process.name} was interrupted")
+        if process.exitcode != EXIT_OK:
+            _stop(running)
+            raise WorkerFailed(f"{process.name} failed (exit {process.exitcode}); see its log lines above")
+        if has_room():
+            running.append(start())
+    return running
 
 
 def _stop(processes: list[Any]) -> None:
@@ -89,13 +114,10 @@ def _stop(processes: list[Any]) -> None:
         process.join(STOP_GRACE_S)
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _worker_main(worker: int, jobs: int, kwargs: dict[str, Any], worker_init: Callable[[], None] | None) -> None:
     """Entry point of one worker process: exits with the CLI's exit codes."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupts = Interrupts()
+    interrupts.install()
     import tensorflow as tf
 
     threads = threads_per_worker(jobs)
@@ -117,4 +139,8 @@ def _worker_main(worker: int, jobs: int, kwargs: dict[str, Any], worker_init: Ca
     except TooManyFailures as exc:
         _logger.error("%s", exc)
         sys.exit(EXIT_FAILURE)
+    except Exception:
+        if interrupts.requested:  # the interrupt, come out of TensorFlow as another error
+            sys.exit(EXIT_INTERRUPTED)
+        raise
     sys.exit(EXIT_OK)

@@ -243,6 +243,22 @@ def test_jobs_2_ends_with_exactly_the_budget(tmp_path, optimizer):
     assert "study j: 6/6 trials finished" in result.stdout
 
 
+@pytest.mark.slow
+def test_worker_processes_are_replaced_every_k_trials(tmp_path):
+    db = tmp_path / "r.db"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_search.py"), "launch", "--study", "r", "--trials", "5", "--recycle-every",
+         "2", "--epochs", "1", "--data", "mnist-5k", "--space", str(tiny_space_file(tmp_path)), "--storage",
+         f"sqlite:///{db}"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="r", storage=f"sqlite:///{db}")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
+    pids = [t.user_attrs["worker"]["pid"] for t in study.trials]
+    assert len(set(pids[:2])) == 1 and len(set(pids)) == 3, pids
+    assert len({(t.params["units"], t.params["learning_rate"]) for t in study.trials}) == 5
+
+
 def _free_port() -> int:
     import socket
 

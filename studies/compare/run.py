@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import optuna
@@ -61,11 +61,13 @@ def compare(
     pruner: str | None = None,
     max_failures: int = DEFAULT_MAX_FAILURES,
     command: str | None = None,
+    worker_init: Callable[[], None] | None = None,
 ) -> ComparisonResult:
     """Run ``seeds`` studies (seeds 0..K-1) of ``trials`` trials per optimizer, then report.
 
     Studies run seed by seed, alternating optimizers, so load on a shared machine falls
-    on all of them alike. ``command`` is written into the report as the way to reproduce it.
+    on all of them alike. ``command`` is written into the report as the way to reproduce it;
+    ``worker_init`` is what worker processes call first (see :func:`studies.launch.launch`).
 
     Raises:
         ConfigError: bad input, or (without ``resume``) a study of the comparison exists.
@@ -97,7 +99,7 @@ def compare(
         launch(
             study_name=study_name, trials=trials, optimizer=opt, storage=storage, epochs=epochs,
             batch_size=batch_size, data=data, space=space, seed=seed, resume=study_name in existing,
-            pruner=pruner, max_failures=max_failures,
+            pruner=pruner, max_failures=max_failures, worker_init=worker_init,
         )
     runs = collect_runs(storage=store, names=[s for _, _, s in plan])
     check_comparable(runs, force=False)
