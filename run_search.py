@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--pop-size", type=int, help="HHO only: hawks per population "
                         "(default: budget/10, within [5, 30])")
     launch.add_argument("--pruner", choices=sorted(PRUNERS), help="stop poor trials early after an epoch "
-                        "(default: none; see the README's Performance section)")
+                        "(default: median, measured in benchmarks/results/pruning.md)")
     launch.add_argument("--jobs", type=int, default=1, help="worker processes sharing the study on this "
                         "machine, each with cores/J threads (default: 1)")
     launch.add_argument("--recycle-every", type=int, default=25, help="replace a worker process after this "
@@ -110,7 +110,7 @@ def _add_compare(commands: Any, storage_help: str) -> None:
     compare.add_argument("--batch-size", type=int, help="training batch size (default: 128)")
     compare.add_argument("--data", help="MNIST source, as for launch (default: auto)")
     compare.add_argument("--space", help="search space file (.toml, .json, .yaml)")
-    compare.add_argument("--pruner", help="pruner of every study: none (default), median or hyperband")
+    compare.add_argument("--pruner", help="pruner of every study: median (default), hyperband or none")
     compare.add_argument("--name", default="compare", help="prefix of the study names (default: compare)")
     compare.add_argument("--studies", help="comma-separated existing studies to report on (no training)")
     compare.add_argument("--force", action="store_true", help="with --studies: report studies that do not compare")

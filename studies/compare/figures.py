@@ -26,6 +26,7 @@ MAX_PAIRS = 6
 PANEL_INCHES = 3.2
 # Axes of the search-space view reach this factor beyond a dimension's bounds.
 AXIS_MARGIN = 1.05
+MAX_TICKS = 5
 ACCURACY_LABEL = "best validation accuracy so far"
 # Dimensions shown first in the search-space view, when the space has them.
 LEADING_DIMENSIONS = ("learning_rate", "units")
@@ -171,4 +172,4 @@ def _format_axis(ax: Any, dim: Dimension, axis: Any) -> None:
         low, high = dim.low - pad, dim.high + pad
     (ax.set_xlim if horizontal else ax.set_ylim)(low, high)
     if dim.kind == "int" and not dim.log:
-        axis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_major_locator(MaxNLocator(nbins=MAX_TICKS, integer=True))
