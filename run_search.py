@@ -23,8 +23,6 @@ _logger = logging.getLogger("run_search")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from search.optimizers import OPTIMIZERS
-    from studies.pruners import PRUNERS
     from studies.storage import DEFAULT_STORAGE, STORAGE_ENV_VAR
 
     parser = argparse.ArgumentParser(
@@ -36,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     storage_help = f"SQLAlchemy URL of the study store (default: ${STORAGE_ENV_VAR} or {DEFAULT_STORAGE})"
+    for add in (_add_launch, _add_list, _add_compare, _add_export, _add_dashboard):
+        add(commands, storage_help)
+    return parser
+
+
+def _add_launch(commands: Any, storage_help: str) -> None:
+    from search.optimizers import OPTIMIZERS
+    from studies.pruners import PRUNERS
 
     launch = commands.add_parser("launch", help="create (or --resume) a study and run it",
                                  description="Create a study, or continue one with --resume, and run "
@@ -64,12 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
     launch.set_defaults(handler=_launch)
 
+
+def _add_list(commands: Any, storage_help: str) -> None:
     listing = commands.add_parser("list", help="list the studies of a store")
     listing.add_argument("--storage", help=storage_help)
     listing.set_defaults(handler=_list)
 
-    _add_compare(commands, storage_help)
 
+def _add_export(commands: Any, storage_help: str) -> None:
     export = commands.add_parser(
         "export", help="write the best configuration of a study (optionally retrained and tested)",
         description="Write the best trial of a study (or of a comparison's winning study) with everything "
@@ -86,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data", help="with --retrain: MNIST source (default: the one the study recorded)")
     export.set_defaults(handler=_export)
 
+
+def _add_dashboard(commands: Any, storage_help: str) -> None:
     dashboard = commands.add_parser(
         "dashboard", help="browse the studies of a store in optuna-dashboard",
         description="Serve optuna-dashboard (pip install 'lstm-tuner[dashboard]') on the study store. "
@@ -94,7 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     dashboard.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     dashboard.set_defaults(handler=_dashboard)
-    return parser
 
 
 def _add_compare(commands: Any, storage_help: str) -> None:

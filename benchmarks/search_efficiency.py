@@ -101,7 +101,10 @@ def run_keras_tuner(name: str, *, data, epochs: int, budget: float, seed: int) -
             if elapsed > budget:
                 raise _OutOfTime
 
-    options = {"max_epochs": epochs, "factor": 3} if name == "kt-hyperband" else {"max_trials": MAX_TRIALS}
+    # Hyperband stops after hyperband_iterations brackets (one bracket is 2 trials at 2 epochs):
+    # ask for as many as the time budget can take, like every other tuner here.
+    options = ({"max_epochs": epochs, "factor": 3, "hyperband_iterations": MAX_TRIALS}
+               if name == "kt-hyperband" else {"max_trials": MAX_TRIALS})
     keras.utils.set_random_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         tuner = Timed(build, objective="val_accuracy", seed=seed, directory=tmp, project_name="p", overwrite=True,

@@ -109,21 +109,7 @@ def launch(
     if pruner is not None:
         check_pruner(pruner)
     given = _Choices(optimizer, seed, epochs, batch_size, data, _read_space(space), pop_size, pruner)
-    if resume:
-        store = open_storage(storage, must_exist=True)
-        study = _load_existing(study_name, store)
-        stored = _stored_record(study)
-        record, objective, runner = _prepare(given, trials, stored=stored, worker=worker,
-                                             started=len(study.get_trials(deepcopy=False)))
-        _check_resumable(study_name, stored, record)
-        if record.budget != stored.budget:
-            study.set_user_attr("budget", record.budget)
-    else:
-        if trials is None:
-            raise ConfigError("--trials is required for a new study (the total number of trials to run)")
-        record, objective, runner = _prepare(given, trials, stored=None, worker=worker)
-        store = open_storage(storage, must_exist=False)
-        study = _create(study_name, store, record)
+    study, record, objective, runner = _open(study_name, storage, given, trials, resume=resume, worker=worker)
     study.pruner = create_pruner(record.pruner, epochs=record.train["epochs"])
     fail_dead_trials(study)
     url = resolve_url(storage)
@@ -137,6 +123,26 @@ def launch(
         run_study(study=study, optimizer=runner, objective=objective, budget=record.budget,
                   max_failures=max_failures, progress=progress, gate=gate, limit=per_process)
     return _result(study, url, record.budget)
+
+
+def _open(
+    name: str, storage: str | None, given: _Choices, trials: int | None, *, resume: bool, worker: int
+) -> tuple[optuna.Study, StudyRecord, Objective, Optimizer]:
+    """The study to run (loaded and checked, or created) with its record, objective and optimizer."""
+    if resume:
+        study = _load_existing(name, open_storage(storage, must_exist=True))
+        stored = _stored_record(study)
+        record, objective, runner = _prepare(given, trials, stored=stored, worker=worker,
+                                             started=len(study.get_trials(deepcopy=False)))
+        _check_resumable(name, stored, record)
+        if record.budget != stored.budget:
+            study.set_user_attr("budget", record.budget)
+        return study, record, objective, runner
+    if trials is None:
+        raise ConfigError("--trials is required for a new study (the total number of trials to run)")
+    record, objective, runner = _prepare(given, trials, stored=None, worker=worker)
+    study = _create(name, open_storage(storage, must_exist=False), record)
+    return study, record, objective, runner
 
 
 def run_study(

@@ -120,7 +120,7 @@ def test_help_names_every_command(capsys):
     with pytest.raises(SystemExit):
         run_search.main(["--help"])
     out = capsys.readouterr().out
-    assert all(cmd in out for cmd in ("launch", "list", "export"))
+    assert all(cmd in out for cmd in ("launch", "list", "compare", "export", "dashboard"))
 
 
 @pytest.mark.slow

@@ -78,22 +78,13 @@ def compare(
     out_dir = check_out_dir(out)
     check_target(target)
     space = load_space_file(space) if isinstance(space, (str, Path)) else space
-    TrainSettings(epochs=epochs or DEFAULT_EPOCHS, batch_size=batch_size or DEFAULT_BATCH_SIZE)
-    if data is not None:
-        check_source(data)
-    if pruner is not None:
-        check_pruner(pruner)
+    _check_training(epochs=epochs, batch_size=batch_size, data=data, pruner=pruner)
     plan = [(opt, seed, study_name_for(name, opt, seed)) for seed in range(seeds) for opt in names]
     for _, _, study_name in plan:
         check_study_name(study_name)
     store = open_storage(storage, must_exist=False)
     existing = set(optuna.get_all_study_names(store))
-    clash = [s for _, _, s in plan if s in existing]
-    if clash and not resume:
-        raise ConfigError(
-            f"study {clash[0]!r} of this comparison already exists: add --resume to continue "
-            "the comparison, or choose another --name"
-        )
+    _refuse_existing([s for _, _, s in plan if s in existing], resume=resume)
     for index, (opt, seed, study_name) in enumerate(plan, start=1):
         _logger.info("Comparison: study %d of %d, %s", index, len(plan), study_name)
         launch(
@@ -144,6 +135,23 @@ def check_target(target: float | None) -> None:
         return
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0.0 < target <= 1.0:
         raise ConfigError(f"--target must be a validation accuracy in (0, 1], but got {target!r}")
+
+
+def _check_training(*, epochs: int | None, batch_size: int | None, data: str | None, pruner: str | None) -> None:
+    """The per-study settings, checked once before the first study is written."""
+    TrainSettings(epochs=epochs or DEFAULT_EPOCHS, batch_size=batch_size or DEFAULT_BATCH_SIZE)
+    if data is not None:
+        check_source(data)
+    if pruner is not None:
+        check_pruner(pruner)
+
+
+def _refuse_existing(clash: list[str], *, resume: bool) -> None:
+    if clash and not resume:
+        raise ConfigError(
+            f"study {clash[0]!r} of this comparison already exists: add --resume to continue "
+            "the comparison, or choose another --name"
+        )
 
 
 def _check_optimizers(optimizers: Sequence[str]) -> list[str]:
