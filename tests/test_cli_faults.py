@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # Seconds a signalled run may take to exit (a batch to finish, the trial to be stored).
 EXIT_WITHIN_S = 20
+# Seconds after a trial starts by which it is inside fit (graph tracing is over).
+INSIDE_FIT_S = 2.0
 
 
 def _cmd(tmp_path, db, *extra):
@@ -58,7 +60,7 @@ def _integrity(db: Path) -> str:
 
 # Ctrl-C soon after the trial starts (while TensorFlow traces the graph, where it can turn
 # the interrupt into another error), SIGTERM later (inside fit).
-@pytest.mark.parametrize("signum, delay", [(signal.SIGINT, 0.3), (signal.SIGTERM, 2.0)], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("signum, delay", [(signal.SIGINT, 0.3), (signal.SIGTERM, INSIDE_FIT_S)], ids=["ctrl-c", "sigterm"])
 def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path, signum, delay):
     db = tmp_path / "s.db"
     cmd = _cmd(tmp_path, db, "--optimizer", "tpe", "--trials", "3", "--epochs", "15")
@@ -74,7 +76,10 @@ def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path,
         proc.kill()
     assert proc.returncode == 130, err[-2000:]
     assert took < EXIT_WITHIN_S
-    assert "interrupted: the running trial is marked FAIL" in err and "Traceback" not in err
+    assert err.rstrip().endswith("interrupted: the running trial is marked FAIL; continue with the same command "
+                                 "and --resume")
+    if delay >= INSIDE_FIT_S:  # during graph tracing TensorFlow may print its own traceback (docs/reliability.md)
+        assert "Traceback" not in err
     assert _states(db) == ["FAIL"]
     done = subprocess.run(cmd + ["--resume", "--epochs", "15"], env=ENV, capture_output=True, text=True,
                           timeout=400)
