@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import math
+import sqlite3
 import struct
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -98,3 +100,25 @@ def tiny_space_file(directory: Path) -> Path:
     path = directory / "tiny.toml"
     path.write_text(TINY_SPACE_TOML)
     return path
+
+
+def wait_for(predicate, timeout):
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` s pass (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return None
+
+
+def trial_states(db: Path) -> list[str]:
+    """The states of the trials in the SQLite store ``db``, by number ([] while it is not ready)."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
+    except sqlite3.OperationalError:
+        return []

@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -16,7 +14,7 @@ from optuna.trial import TrialState
 
 import run_search
 from studies.launch import STUDY_NAME_PATTERN
-from tests.helpers import tiny_space_file
+from tests.helpers import tiny_space_file, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -283,29 +281,9 @@ def test_dashboard_serves_the_studies_of_the_store(store):
             except OSError:
                 return None
 
-        listing = _wait_for(studies, timeout=60)
+        listing = wait_for(studies, timeout=60)
         assert listing is not None, "the dashboard did not answer within 60 s"
         assert [s["study_name"] for s in listing["study_summaries"]] == ["done"]
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return None
-
-
-def _states(db: Path) -> list[str]:
-    if not db.exists():
-        return []
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
-    except sqlite3.OperationalError:
-        return []

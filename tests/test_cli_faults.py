@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import tiny_space_file, write_mnist_dir
+from tests.helpers import tiny_space_file, trial_states, wait_for, write_mnist_dir
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +34,6 @@ def _cmd(tmp_path, db, *extra):
             "--data", "mnist-5k", "--space", str(tiny_space_file(tmp_path)), "--seed", "0", "--no-progress", *extra]
 
 
-def _states(db: Path) -> list[str]:
-    if not db.exists():
-        return []
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
-    except sqlite3.OperationalError:
-        return []
-
-
 def _running_tagged(db: Path) -> bool:
     """Whether a RUNNING trial has recorded its worker process."""
     try:
@@ -53,15 +43,6 @@ def _running_tagged(db: Path) -> bool:
             return conn.execute(query).fetchone()[0] > 0
     except sqlite3.OperationalError:
         return False
-
-
-def _wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _integrity(db: Path) -> str:
@@ -77,7 +58,7 @@ def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path,
     cmd = _cmd(tmp_path, db, "--optimizer", "tpe", "--trials", "3", "--epochs", "15")
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_for(lambda: _states(db) == ["RUNNING"], timeout=120), _states(db)
+        assert wait_for(lambda: trial_states(db) == ["RUNNING"], timeout=120), trial_states(db)
         time.sleep(delay)
         sent = time.monotonic()
         proc.send_signal(signum)
@@ -91,11 +72,11 @@ def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path,
                                  "and --resume")
     if delay >= INSIDE_FIT_S:  # during graph tracing TensorFlow may print its own traceback (docs/reliability.md)
         assert "Traceback" not in err
-    assert _states(db) == ["FAIL"]
+    assert trial_states(db) == ["FAIL"]
     done = subprocess.run(cmd + ["--resume", "--epochs", "15"], env=ENV, capture_output=True, text=True,
                           timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert _states(db) == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trial_states(db) == ["FAIL", "COMPLETE", "COMPLETE"]
 
 
 @pytest.mark.parametrize("optimizer", ["tpe", "hho"])
@@ -108,17 +89,17 @@ def test_sigkill_twice_then_resume_ends_with_the_exact_budget(tmp_path, optimize
         try:
             # Killed inside the trial: one killed before it records its worker is failed only by
             # the heartbeat, after its grace period (a documented limit).
-            running = lambda: (_states(db).count("COMPLETE") >= kill_after  # noqa: E731
-                               and _states(db)[-1] == "RUNNING" and _running_tagged(db))
-            assert _wait_for(running, timeout=240), _states(db)
+            running = lambda: (trial_states(db).count("COMPLETE") >= kill_after  # noqa: E731
+                               and trial_states(db)[-1] == "RUNNING" and _running_tagged(db))
+            assert wait_for(running, timeout=240), trial_states(db)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        assert _states(db)[-1] == "RUNNING"
+        assert trial_states(db)[-1] == "RUNNING"
     done = subprocess.run(cmd + ["--resume"], env=ENV, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Marked 1 trial(s) left RUNNING by dead processes as FAIL" in done.stderr
-    states = _states(db)
+    states = trial_states(db)
     assert len(states) == 7 and "RUNNING" not in states and states.count("FAIL") == 2
     assert _integrity(db) == "ok"
 
@@ -134,7 +115,7 @@ def test_concurrent_resumes_share_the_budget_exactly(tmp_path):
     for proc, (_, err) in zip(procs, outputs):
         assert proc.returncode == 0, err[-2000:]
         assert "locked" not in err.lower()
-    assert _states(db) == ["COMPLETE"] * 7
+    assert trial_states(db) == ["COMPLETE"] * 7
     assert _integrity(db) == "ok"
 
 
