@@ -25,13 +25,19 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # Seconds a signalled run may take to exit (a batch to finish, the trial to be stored).
 EXIT_WITHIN_S = 20
-# Seconds after a trial starts by which it is inside fit (graph tracing is over).
-INSIDE_FIT_S = 2.0
 
 
 def _cmd(tmp_path, db, *extra):
     return [sys.executable, str(ROOT / "run_search.py"), "launch", "--study", "k", "--storage", f"sqlite:///{db}",
             "--data", "mnist-5k", "--space", str(tiny_space_file(tmp_path)), "--seed", "0", "--no-progress", *extra]
+
+
+def _reported_an_epoch(db: Path) -> bool:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM trial_intermediate_values").fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        return False
 
 
 def _running_tagged(db: Path) -> bool:
@@ -50,16 +56,17 @@ def _integrity(db: Path) -> str:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-# Ctrl-C soon after the trial starts (while TensorFlow traces the graph, where it can turn
-# the interrupt into another error), SIGTERM later (inside fit).
-@pytest.mark.parametrize("signum, delay", [(signal.SIGINT, 0.3), (signal.SIGTERM, INSIDE_FIT_S)], ids=["ctrl-c", "sigterm"])
-def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path, signum, delay):
+# Signalled inside fit, once the trial has reported an epoch: an interrupt that lands while
+# TensorFlow traces the graph can be swallowed or turned into another error there (a
+# documented limit, docs/reliability.md).
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path, signum):
     db = tmp_path / "s.db"
     cmd = _cmd(tmp_path, db, "--optimizer", "tpe", "--trials", "3", "--epochs", "15")
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: trial_states(db) == ["RUNNING"], timeout=120), trial_states(db)
-        time.sleep(delay)
+        assert wait_for(lambda: trial_states(db) == ["RUNNING"] and _reported_an_epoch(db), timeout=120), \
+            trial_states(db)
         sent = time.monotonic()
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=EXIT_WITHIN_S)
@@ -70,8 +77,7 @@ def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path,
     assert took < EXIT_WITHIN_S
     assert err.rstrip().endswith("interrupted: the running trial is marked FAIL; continue with the same command "
                                  "and --resume")
-    if delay >= INSIDE_FIT_S:  # during graph tracing TensorFlow may print its own traceback (docs/reliability.md)
-        assert "Traceback" not in err
+    assert "Traceback" not in err
     assert trial_states(db) == ["FAIL"]
     done = subprocess.run(cmd + ["--resume", "--epochs", "15"], env=ENV, capture_output=True, text=True,
                           timeout=400)
