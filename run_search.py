@@ -50,11 +50,7 @@ def _add_launch(commands: Any, storage_help: str) -> None:
     launch.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="search algorithm (default: tpe)")
     launch.add_argument("--trials", type=int, help="total finished trials the study should hold")
     launch.add_argument("--storage", help=storage_help)
-    launch.add_argument("--epochs", type=int, help="training epochs per trial (default: 2)")
-    launch.add_argument("--batch-size", type=int, help="training batch size (default: 128)")
-    launch.add_argument("--data", help="MNIST source: a directory of IDX files, an mnist.npz, "
-                        "'keras', 'mnist-5k' (embedded, offline) or 'auto' (default)")
-    launch.add_argument("--space", help="search space file (.toml, .json, .yaml); default: the built-in space")
+    _add_training_options(launch)
     launch.add_argument("--seed", type=int, help="seed of the optimizer and of every trial (default: 0)")
     launch.add_argument("--pop-size", type=int, help="HHO only: hawks per population "
                         "(default: budget/10, within [5, 30])")
@@ -64,11 +60,20 @@ def _add_launch(commands: Any, storage_help: str) -> None:
                         "machine, each with cores/J threads (default: 1)")
     launch.add_argument("--recycle-every", type=int, default=25, help="replace a worker process after this "
                         "many trials, since TensorFlow leaks memory per model; 0: never (default: 25)")
-    launch.add_argument("--max-failures", type=int, default=5,
-                        help="stop after this many consecutive failed trials (default: 5)")
     launch.add_argument("--resume", action="store_true", help="continue an existing study to --trials")
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
     launch.set_defaults(handler=_launch)
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    """How every trial trains: the options launch and compare share."""
+    parser.add_argument("--epochs", type=int, help="training epochs per trial (default: 2)")
+    parser.add_argument("--batch-size", type=int, help="training batch size (default: 128)")
+    parser.add_argument("--data", help="MNIST source: a directory of IDX files, an mnist.npz, "
+                        "'keras', 'mnist-5k' (embedded, offline) or 'auto' (default)")
+    parser.add_argument("--space", help="search space file (.toml, .json, .yaml); default: the built-in space")
+    parser.add_argument("--max-failures", type=int, default=5,
+                        help="stop after this many consecutive failed trials (default: 5)")
 
 
 def _add_list(commands: Any, storage_help: str) -> None:
@@ -115,10 +120,7 @@ def _add_compare(commands: Any, storage_help: str) -> None:
     compare.add_argument("--optimizers", help="comma-separated optimizers to compare, e.g. hho,tpe,random")
     compare.add_argument("--trials", type=int, help="finished trials per study (the budget)")
     compare.add_argument("--seeds", type=int, help="studies per optimizer, seeds 0..K-1")
-    compare.add_argument("--epochs", type=int, help="training epochs per trial (default: 2)")
-    compare.add_argument("--batch-size", type=int, help="training batch size (default: 128)")
-    compare.add_argument("--data", help="MNIST source, as for launch (default: auto)")
-    compare.add_argument("--space", help="search space file (.toml, .json, .yaml)")
+    _add_training_options(compare)
     compare.add_argument("--pruner", help="pruner of every study: median (default), hyperband or none")
     compare.add_argument("--name", default="compare", help="prefix of the study names (default: compare)")
     compare.add_argument("--studies", help="comma-separated existing studies to report on (no training)")
@@ -127,8 +129,6 @@ def _add_compare(commands: Any, storage_help: str) -> None:
     compare.add_argument("--storage", help=storage_help)
     compare.add_argument("--out", default="comparison", help="report directory (default: comparison)")
     compare.add_argument("--resume", action="store_true", help="continue an interrupted comparison")
-    compare.add_argument("--max-failures", type=int, default=5,
-                         help="stop after this many consecutive failed trials (default: 5)")
     compare.set_defaults(handler=_compare)
 
 
