@@ -18,6 +18,7 @@ slightly, and is left as each tool does it.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -151,6 +152,8 @@ def main() -> int:
             timelines[name, seed] = runner(name, data=data, epochs=args.epochs, budget=args.budget, seed=seed)
             print(name, seed, len(timelines[name, seed]), "trials, best",
                   best_within(timelines[name, seed], args.budget), flush=True)
+            raw = {f"{n} seed{s}": t for (n, s), t in timelines.items()}
+            Path(args.out).with_suffix(".timelines.json").write_text(json.dumps(raw, indent=1))
     seen = [best_within(t, args.budget) for t in timelines.values()]
     target = args.target or TARGET_FRACTION * max(v for v in seen if v is not None)
     rows = {}
