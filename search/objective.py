@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import optuna
@@ -79,17 +80,22 @@ class LstmObjective:
 
     Reports the validation accuracy after every epoch, clears the Keras session before
     each trial, and seeds Python, NumPy and TensorFlow from the run seed and trial number.
+    ``stop_requested`` is asked at every batch end: once it returns True, training stops
+    and the trial raises ``KeyboardInterrupt`` (Optuna stores it FAIL), even when
+    TensorFlow swallowed the interrupt the signal itself raised.
     """
 
     worst_value: ClassVar[float] = 0.0
 
-    def __init__(self, *, data: MnistData, space: SearchSpace, settings: TrainSettings, seed: int) -> None:
+    def __init__(self, *, data: MnistData, space: SearchSpace, settings: TrainSettings, seed: int,
+                 stop_requested: Callable[[], bool] | None = None) -> None:
         import keras  # noqa: F401 - pay TensorFlow's import here, not inside the first trial's time
 
         self.space = space
         self._data = data
         self._settings = settings
         self._seed = seed
+        self._stop_requested = stop_requested
 
     def __call__(self, trial: optuna.Trial) -> float:
         import keras
@@ -100,7 +106,7 @@ class LstmObjective:
         keras.backend.clear_session()
         keras.utils.set_random_seed(trial_seed(self._seed, trial.number))
         model = build_model(params)
-        watcher = EpochWatcher(trial)
+        watcher = EpochWatcher(trial, stop_requested=self._stop_requested)
         started = time.perf_counter()
         try:
             model.fit(
@@ -121,7 +127,9 @@ class LstmObjective:
 
 
 def _outcome(trial: optuna.Trial, watcher: Any) -> float:
-    """The trial's value, or the FAIL or PRUNED its training ended in."""
+    """The trial's value, or the interrupt, FAIL or PRUNED its training ended in."""
+    if watcher.interrupted:
+        raise KeyboardInterrupt("stop requested during training")
     if watcher.failure is not None:
         _fail(trial, watcher.failure)
     if watcher.pruned:

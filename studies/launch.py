@@ -24,6 +24,7 @@ from search.optimizers import OpenGate, Optimizer, TrialCallback, TrialGate, cre
 from search.space import DEFAULT_SPACE, SearchSpace
 from search.space_file import load_space_file
 from studies.gate import BudgetGate
+from studies.interrupts import signal_received
 from studies.progress import FailureGuard, TrialLogger
 from studies.pruners import DEFAULT_PRUNER, check_pruner, create_pruner
 from studies.record import StudyRecord
@@ -231,7 +232,7 @@ def _prepare(
         pruner=pick(given.pruner, stored and stored.pruner, DEFAULT_PRUNER),
         data={**mnist.describe(), "location": resolve_source(source)},
     )
-    objective = LstmObjective(data=mnist, space=space, settings=settings, seed=seed)
+    objective = LstmObjective(data=mnist, space=space, settings=settings, seed=seed, stop_requested=signal_received)
     return record, objective, runner
 
 

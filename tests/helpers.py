@@ -102,14 +102,14 @@ def tiny_space_file(directory: Path) -> Path:
     return path
 
 
-def wait_for(predicate, timeout):
-    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` s pass (None)."""
+def wait_for(predicate, timeout, interval=0.2):
+    """Poll ``predicate`` every ``interval`` s until it returns something truthy (returned) or ``timeout`` s pass (None)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(interval)
     return None
 
 

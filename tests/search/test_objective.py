@@ -89,3 +89,24 @@ def test_pruning_stops_after_an_epoch_but_never_after_the_last(epochs, state, ep
     trial = study.trials[0]
     assert trial.state == state and trial.user_attrs["epochs_run"] == epochs_run
     assert sorted(trial.intermediate_values) == [1]
+
+
+def test_a_stop_request_at_a_batch_end_stops_training_and_fails_the_trial():
+    # What happens when a signal's own KeyboardInterrupt was swallowed by TensorFlow: the
+    # remembered request is seen at the next batch end (5 batches per epoch here).
+    asked = []
+
+    def stop_after_three_batches() -> bool:
+        asked.append(1)
+        return len(asked) >= 3
+
+    objective = LstmObjective(data=tiny_data(), space=TINY, settings=TrainSettings(epochs=4, batch_size=64), seed=0,
+                              stop_requested=stop_after_three_batches)
+    study = optuna.create_study(direction="maximize")
+    with pytest.raises(KeyboardInterrupt, match="stop requested during training"):
+        study.optimize(objective, n_trials=3)
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL
+    assert trial.intermediate_values == {}
+    assert trial.user_attrs["epochs_run"] == 0
+    assert 3 <= len(asked) < 5

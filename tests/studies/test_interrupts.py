@@ -1,0 +1,77 @@
+"""Interrupts: a signal becomes one KeyboardInterrupt and is remembered process-wide."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import threading
+import weakref
+
+import pytest
+
+from studies.interrupts import Interrupts, signal_received
+
+
+@pytest.fixture
+def restore_handlers():
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+    sys.unraisablehook = hook
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_raises_once_and_is_remembered(restore_handlers, signum):
+    interrupts = Interrupts()
+    interrupts.install()
+    assert not signal_received()
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signum)
+    assert interrupts.requested
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(signal_received()))
+    worker.start()
+    worker.join()
+    assert seen == [True], "Keras' callback thread must see the request too"
+
+
+def test_nothing_is_received_without_an_installed_handler(restore_handlers):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert not signal_received()
+
+
+class _Target:
+    pass
+
+
+def _interrupt_lost_in_a_weakref_callback(*, wrapped: bool) -> None:
+    """What TensorFlow's tracing does to a signal: the KeyboardInterrupt is raised where Python can't propagate it."""
+    def callback(_ref):
+        if not wrapped:
+            raise KeyboardInterrupt("signal 2")
+        try:
+            raise KeyboardInterrupt("signal 2")
+        except KeyboardInterrupt as exc:  # as C code reports it: "returned a result with an exception set"
+            raise SystemError("<built-in function __import__> returned a result with an exception set") from exc
+
+    target = _Target()
+    ref = weakref.ref(target, callback)
+    del target
+    gc.collect()
+    assert ref() is None
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "as-system-error"])
+@pytest.mark.parametrize("requested", [True, False])
+def test_a_lost_interrupt_is_reported_only_when_no_signal_came(restore_handlers, requested, wrapped):
+    reported = []
+    sys.unraisablehook = lambda unraisable: reported.append(unraisable.exc_type)
+    interrupts = Interrupts()
+    interrupts.install()
+    interrupts.requested = requested
+    _interrupt_lost_in_a_weakref_callback(wrapped=wrapped)
+    assert reported == ([] if requested else [SystemError if wrapped else KeyboardInterrupt])
