@@ -14,10 +14,12 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from models.errors import ConfigError, first_line
+from studies.identity import WORKER_ATTR, worker_identity
 
 _logger = logging.getLogger(__name__)
 
@@ -55,6 +57,22 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+class TaggingStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, except that a new trial carries its worker from the start.
+
+    The ``worker`` user attribute is written in the same transaction that creates the
+    trial, so a process killed at any moment after creating a trial leaves it failable
+    by :func:`studies.trials.fail_dead_trials`. Trials created from a template (enqueued,
+    copied) are left as the template has them.
+    """
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        if template_trial is None:
+            template_trial = optuna.trial.create_trial(state=TrialState.RUNNING,
+                                                       user_attrs={WORKER_ATTR: worker_identity()})
+        return super()._create_new_trial(study_id, template_trial)
+
+
 def open_storage(url: str | None, *, must_exist: bool) -> optuna.storages.RDBStorage:
     """Open the storage at ``url`` (see :func:`resolve_url`).
 
@@ -74,7 +92,7 @@ def open_storage(url: str | None, *, must_exist: bool) -> optuna.storages.RDBSto
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            return TaggingStorage(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,

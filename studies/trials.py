@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from search.objective import FAIL_REASON_ATTR, Objective
+from studies.identity import WORKER_ATTR, is_dead_local_worker, worker_identity
 
 _logger = logging.getLogger(__name__)
 
-WORKER_ATTR = "worker"
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-def worker_identity() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 class WorkerTagged:
@@ -51,11 +44,10 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
     Trials of live processes, and of other hosts, are left alone (Optuna's heartbeat
     covers those). Returns the numbers of the trials failed.
     """
-    me = worker_identity()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER_ATTR)
-        if not _is_dead_local_worker(worker, me["host"]):
+        if not is_dead_local_worker(worker):
             continue
         storage = study._storage  # noqa: SLF001 - Optuna offers no public way to fail another's trial
         storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, f"worker process {worker['pid']} died")  # noqa: SLF001
@@ -64,21 +56,6 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
     if failed:
         _logger.warning("Marked %d trial(s) left RUNNING by dead processes as FAIL: %s", len(failed), failed)
     return failed
-
-
-def _is_dead_local_worker(worker: Any, host: str) -> bool:
-    if not isinstance(worker, dict) or worker.get("host") != host:
-        return False
-    pid = worker.get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def best_finite(trials: Iterable[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
