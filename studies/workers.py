@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from studies.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from studies.interrupts import Interrupts
 
 _logger = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ SEED_LIMIT = 2**31
 STOP_GRACE_S = 30
 # Seconds between looks at the workers.
 POLL_S = 0.5
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class WorkerFailed(RuntimeError):
