@@ -19,7 +19,12 @@ by mistake. The pieces:
   last reported value;
 - when HHO stops finding new configurations (a converged population) or runs out of
   planned epochs, it restarts, warm-started from the best finished trials; a resumed
-  study starts that way too.
+  study starts that way too;
+- populations are evaluated as batches: the initial population and each epoch's
+  re-scored population go to the :class:`~search.optimizers.trainer.Trainer` at once,
+  so a trainer with worker processes (``--jobs``) trains them in parallel, as mealpy's
+  own parallel modes do; the Levy-flight dives of the exploitation phase are evaluated
+  one at a time, because mealpy decides between each dive's two points in its loop.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ from models.errors import ConfigError
 from search.encoding import UnitCubeEncoding
 from search.objective import Objective
 from search.optimizers._hho_mealpy import TrackedHHO
-from search.optimizers.base import TRIAL_ERRORS, OpenGate, TrialCallback, TrialGate
-from search.optimizers.pinned import PinnedSampler
+from search.optimizers.base import OpenGate, TrialCallback, TrialGate
+from search.optimizers.trainer import LocalTrainer, Proposal, Trainer
 from search.space import SearchSpace
 
 _logger = logging.getLogger(__name__)
@@ -73,13 +78,25 @@ class _Stagnated(Exception):
 
 
 class HhoOptimizer:
-    """mealpy's ``OriginalHHO`` with an exact budget, a cache and warm restarts."""
+    """mealpy's ``OriginalHHO`` with an exact budget, a cache and warm restarts.
+
+    By default each proposal trains in this process; :meth:`with_trainer` gives a
+    trainer that trains each population's proposals in parallel.
+    """
 
     name = "hho"
+    # Parallel runs give this optimizer a trainer of worker processes, rather than running
+    # independent copies of it (launch reads this).
+    evaluates_populations = True
 
-    def __init__(self, *, seed: int, pop_size: int) -> None:
+    def __init__(self, *, seed: int, pop_size: int, trainer: Trainer | None = None) -> None:
         self._seed = seed
         self._pop_size = pop_size
+        self._trainer = trainer
+
+    def with_trainer(self, trainer: Trainer) -> HhoOptimizer:
+        """This optimizer, with its proposals trained by ``trainer`` instead of in this process."""
+        return HhoOptimizer(seed=self._seed, pop_size=self._pop_size, trainer=trainer)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -99,8 +116,9 @@ class HhoOptimizer:
         callbacks: Sequence[TrialCallback] = (),
         gate: TrialGate = OpenGate(),  # noqa: B008 - stateless
     ) -> None:
+        trainer = self._trainer or LocalTrainer(study=study, objective=objective, gate=gate)
         evaluator = _Evaluator(
-            study=study, objective=objective, n_trials=n_trials, callbacks=callbacks, gate=gate,
+            study=study, objective=objective, n_trials=n_trials, trainer=trainer, callbacks=callbacks,
             stagnation_limit=STAGNANT_HITS_PER_HAWK * self._pop_size,
         )
         if n_trials < self._pop_size:
@@ -139,7 +157,8 @@ class HhoOptimizer:
         # hawk collapses onto the best. One epoch more than the budget buys keeps it out of reach.
         affordable = math.ceil((evaluator.remaining / self._pop_size - 1) / CALLS_PER_HAWK_EPOCH)
         planned = max(1, affordable) + 1
-        model = TrackedHHO(epoch=planned, pop_size=self._pop_size, context=evaluator.context)
+        model = TrackedHHO(epoch=planned, pop_size=self._pop_size, context=evaluator.context,
+                           prefetch=evaluator.prefetch)
         problem = Problem(
             bounds=FloatVar(lb=[0.0] * len(space), ub=[1.0] * len(space), name="unit_cube"),
             minmax="max",
@@ -153,7 +172,11 @@ class HhoOptimizer:
 
 
 class _Evaluator:
-    """mealpy's fitness function: a proposal becomes one Optuna trial, or a cache hit."""
+    """mealpy's fitness function: a proposal becomes one Optuna trial, or a cache hit.
+
+    :meth:`prefetch` trains a whole population's new configurations as one batch first,
+    so the calls mealpy then makes one by one find them in the cache.
+    """
 
     def __init__(
         self,
@@ -161,44 +184,78 @@ class _Evaluator:
         study: optuna.Study,
         objective: Objective,
         n_trials: int,
+        trainer: Trainer,
         callbacks: Sequence[TrialCallback],
-        gate: TrialGate,
         stagnation_limit: int,
     ) -> None:
         self.encoding = UnitCubeEncoding(objective.space)
         self.context: dict[str, Any] = {}
         self.trained = 0
         self._study = study
-        self._objective = objective
+        self._worst = objective.worst_value
         self._n_trials = n_trials
+        self._trainer = trainer
         self._callbacks = list(callbacks)
-        self._gate = gate
         self._stagnation_limit = stagnation_limit
-        self._sampler = PinnedSampler()
         self._cache = _finished_fitness(study, objective.space, worst=objective.worst_value)
+        self._fresh: set[tuple[Any, ...]] = set()  # prefetched, not yet asked for by mealpy
+        self._gate_closed = False
         self._hits_before = int(study.user_attrs.get(CACHE_HITS_ATTR, 0))
         self._hits = 0
         self._consecutive_hits = 0
-        self._last: optuna.trial.FrozenTrial | None = None
 
     @property
     def remaining(self) -> int:
         return self._n_trials - self.trained
 
     def __call__(self, point: np.ndarray) -> float:
-        params = self.encoding.decode(point)
-        key = _key(params)
+        key = _key(self.encoding.decode(point))
+        if key not in self._cache:
+            self.prefetch([point], hawks=[self.context.get("hawk")])
+        if key in self._fresh:
+            self._fresh.discard(key)
+            self._consecutive_hits = 0
+            return self._cache[key]
         if key in self._cache:
             return self._hit(key)
-        if self.remaining <= 0:
+        raise _BudgetSpent
+
+    def prefetch(self, points: Sequence[np.ndarray], *, hawks: Sequence[int | None] | None = None) -> None:
+        """Train, as one batch, the configurations of ``points`` not yet finished (within the budget)."""
+        hawks = hawks if hawks is not None else range(len(points))
+        batch = self._new_configurations(points, hawks)
+        if not batch:
+            return
+        if self._gate_closed or self.remaining <= 0:
             raise _BudgetSpent
-        self._refresh()  # other workers on the study may have trained it meanwhile
-        if key in self._cache:
-            return self._hit(key)
-        self._consecutive_hits = 0
-        fitness = self._train(params)
-        self._cache[key] = fitness
-        return fitness
+        batch = batch[: self.remaining]
+        proposals = [Proposal(params=dict(key), attrs=attrs) for key, attrs in batch]
+        try:
+            trials = self._trainer.train(proposals, callbacks=self._callbacks)
+        finally:
+            self.save_hits()
+        for (key, _), trial in zip(batch, trials):
+            if trial is None:
+                self._gate_closed = True
+                continue
+            self.trained += 1
+            self._cache[key] = _fitness(trial, worst=self._worst)
+            self._fresh.add(key)
+        if self._gate_closed:
+            _logger.info("HHO: the study holds its budget of trials (finished or running); stopping")
+
+    def _new_configurations(
+        self, points: Sequence[np.ndarray], hawks: Sequence[int | None]
+    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """(key, trial attributes) of each configuration in ``points`` not finished yet, first occurrence only."""
+        keys = [_key(self.encoding.decode(point)) for point in points]
+        if any(key not in self._cache for key in keys):
+            self._refresh()  # other workers on the study may have trained some meanwhile
+        batch: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for key, hawk in zip(keys, hawks):
+            if key not in self._cache and key not in batch:
+                batch[key] = {f"hho_{k}": v for k, v in {**self.context, "hawk": hawk}.items()}
+        return list(batch.items())
 
     def _hit(self, key: tuple[Any, ...]) -> float:
         self._hits += 1
@@ -209,31 +266,8 @@ class _Evaluator:
         return self._cache[key]
 
     def _refresh(self) -> None:
-        fresh = _finished_fitness(self._study, self.encoding.space, worst=self._objective.worst_value)
+        fresh = _finished_fitness(self._study, self.encoding.space, worst=self._worst)
         self._cache.update({k: v for k, v in fresh.items() if k not in self._cache})
-
-    def _train(self, params: dict[str, Any]) -> float:
-        if not self._gate.claim():
-            _logger.info("HHO: the study holds its budget of trials (finished or running); stopping")
-            raise _BudgetSpent
-        self._sampler.pin(params)
-        self._study.sampler = self._sampler
-        attrs = {f"hho_{k}": v for k, v in self.context.items()}
-        try:
-            self._study.optimize(
-                _Attributed(self._objective, attrs),
-                n_trials=1,
-                catch=TRIAL_ERRORS,
-                callbacks=[self._capture, *self._callbacks],
-            )
-        finally:
-            self._gate.release()
-        self.trained += 1
-        self.save_hits()
-        return _fitness(self._last, worst=self._objective.worst_value)
-
-    def _capture(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self._last = trial
 
     def save_hits(self) -> None:
         self._study.set_user_attr(CACHE_HITS_ATTR, self._hits_before + self._hits)
@@ -248,19 +282,6 @@ class _Evaluator:
         points = [self.encoding.encode(dict(key)) for key, _ in best]
         fill = rng.uniform(size=(pop_size - len(points), self.encoding.n_dims))
         return np.vstack([np.array(points), fill]) if len(fill) else np.array(points)
-
-
-class _Attributed:
-    """The objective, with HHO's bookkeeping written to the trial first."""
-
-    def __init__(self, objective: Objective, attrs: dict[str, Any]) -> None:
-        self._objective = objective
-        self._attrs = attrs
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        for key, value in self._attrs.items():
-            trial.set_user_attr(key, value)
-        return self._objective(trial)
 
 
 def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

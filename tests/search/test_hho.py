@@ -93,3 +93,34 @@ def test_pop_size_refused_by_other_optimizers():
 def test_unknown_optimizer():
     with pytest.raises(ConfigError, match="unknown optimizer 'cma'; choose one of tpe, random, hho"):
         create_optimizer("cma", seed=0, budget=10)
+
+
+class _ReversedTrainer:
+    """A trainer that trains each batch last-first (as parallel workers may finish) and records the batches."""
+
+    def __init__(self, study, objective):
+        from search.optimizers.trainer import LocalTrainer
+
+        self._local = LocalTrainer(study=study, objective=objective)
+        self.batches = []
+
+    def train(self, proposals, *, callbacks=()):
+        self.batches.append(len(proposals))
+        return list(reversed(self._local.train(list(reversed(proposals)), callbacks=callbacks)))
+
+
+def test_populations_are_trained_as_batches_and_completion_order_does_not_change_the_search(db_url):
+    budget, pop_size = 24, 5
+    in_order = _study(db_url, "in-order")
+    _run(in_order, budget, pop_size=pop_size)
+    shuffled = _study(db_url, "reversed")
+    objective = AnalyticObjective(DEFAULT_SPACE)
+    trainer = _ReversedTrainer(shuffled, objective)
+    hho = create_optimizer("hho", seed=0, budget=budget, options={"pop_size": pop_size}).with_trainer(trainer)
+    run_study(study=shuffled, optimizer=hho, objective=objective, budget=budget)
+    assert trainer.batches[0] == pop_size  # the initial population, all at once
+    assert any(size > 1 for size in trainer.batches[1:]), trainer.batches  # re-scored populations
+    assert sum(trainer.batches) == budget == len(shuffled.trials)
+    # Same proposals, same values: each result went back to the hawk that proposed it.
+    by_params = {tuple(sorted(t.params.items())): t.value for t in in_order.trials}
+    assert {tuple(sorted(t.params.items())): t.value for t in shuffled.trials} == by_params
