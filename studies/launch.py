@@ -29,6 +29,7 @@ from studies.progress import FailureGuard, TrialLogger
 from studies.pruners import DEFAULT_PRUNER, check_pruner, create_pruner
 from studies.record import StudyRecord
 from studies.storage import mask_url, open_storage, resolve_url
+from studies.trainer_pool import TrainerPool
 from studies.trials import WorkerTagged, best_finite, count_finished, fail_dead_trials
 from studies.workers import run_workers, worker_seed
 
@@ -91,11 +92,13 @@ def launch(
     option given with a value other than the stored one is refused, naming both.
 
     With ``jobs`` > 1, ``jobs`` worker processes (each calling ``worker_init`` first, e.g.
-    to set up logging) share the study, and the budget is exact. TensorFlow's ``fit``
-    leaks memory with every new model (about 11 MB per tiny trial, see
-    benchmarks/results/memory.md), so a worker process is replaced after
-    ``recycle_every`` trials (0: never); a run of more trials than that uses a worker
-    process even with one job. ``worker`` and ``per_process`` are set by worker processes.
+    to set up logging) train the study's trials, and the budget is exact: TPE and random
+    run one sampler per process; HHO (``evaluates_populations``) runs here and has each
+    population trained by the processes. TensorFlow's ``fit`` leaks memory with every
+    new model (about 11 MB per tiny trial, see benchmarks/results/memory.md), so a worker
+    process is replaced after ``recycle_every`` trials (0: never); a run of more trials
+    than that uses a worker process even with one job. ``worker`` and ``per_process``
+    are set by worker processes.
 
     Raises:
         ConfigError: bad input (nothing written).
@@ -116,7 +119,15 @@ def launch(
     url = resolve_url(storage)
     gate = BudgetGate(study=study, budget=record.budget, url=url)
     remaining = record.budget - count_finished(study)
-    if per_process is None and (jobs > 1 or 0 < recycle_every < remaining):
+    in_processes = per_process is None and remaining > 0 and (jobs > 1 or 0 < recycle_every < remaining)
+    if in_processes and getattr(runner, "evaluates_populations", False):
+        # One optimizer here, its populations trained by worker processes.
+        with TrainerPool(jobs=jobs, study=study, storage=storage, per_process=recycle_every or None,
+                         worker_init=worker_init) as pool:
+            run_study(study=study, optimizer=runner.with_trainer(pool), objective=objective, budget=record.budget,
+                      max_failures=max_failures, progress=progress, gate=gate)
+    elif in_processes:
+        # Independent optimizers, one per worker process, sharing the study (TPE: constant liar).
         run_workers(jobs=jobs, study_name=study_name, storage=storage, budget=record.budget,
                     max_failures=max_failures, per_process=recycle_every or None,
                     has_room=gate.has_room, worker_init=worker_init)
@@ -124,6 +135,17 @@ def launch(
         run_study(study=study, optimizer=runner, objective=objective, budget=record.budget,
                   max_failures=max_failures, progress=progress, gate=gate, limit=per_process)
     return _result(study, url, record.budget)
+
+
+def open_for_training(*, study_name: str, storage: str | None) -> tuple[optuna.Study, Objective, BudgetGate]:
+    """An existing study, ready for a worker process to train trials of it: the study (its
+    pruner set), the objective (data loaded; trials tagged, the gate released once stored)
+    and the study's budget gate."""
+    given = _Choices(None, None, None, None, None, None, None, None)
+    study, record, objective, _ = _open(study_name, storage, given, None, resume=True, worker=0)
+    study.pruner = create_pruner(record.pruner, epochs=record.train["epochs"])
+    gate = BudgetGate(study=study, budget=record.budget, url=resolve_url(storage))
+    return study, WorkerTagged(objective, on_start=gate.release), gate
 
 
 def _open(

@@ -54,6 +54,14 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
+def set_tensorflow_threads(threads: int) -> None:
+    """Give this process's TensorFlow ``threads`` threads (its share of the cores); before any op runs."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def run_workers(
     *, jobs: int, study_name: str, storage: str | None, budget: int, max_failures: int,
     per_process: int | None, has_room: Callable[[], bool], worker_init: Callable[[], None] | None,
@@ -118,11 +126,7 @@ def _worker_main(worker: int, jobs: int, kwargs: dict[str, Any], worker_init: Ca
     """Entry point of one worker process: exits with the CLI's exit codes."""
     interrupts = Interrupts()
     interrupts.install()
-    import tensorflow as tf
-
-    threads = threads_per_worker(jobs)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    set_tensorflow_threads(threads_per_worker(jobs))
     if worker_init is not None:
         worker_init()
     from models.errors import ConfigError

@@ -239,15 +239,20 @@ def test_jobs_2_ends_with_exactly_the_budget(tmp_path, optimizer):
     assert len(workers) == 2, "both worker processes should have run trials"
     assert "locked" not in result.stderr.lower()
     assert "study j: 6/6 trials finished" in result.stdout
+    if optimizer == "hho":  # one flock whose population is trained by both processes, not two flocks
+        init = [t for t in study.trials if t.user_attrs["hho_phase"] == "init"]
+        assert sorted(t.user_attrs["hho_hawk"] for t in init) == [0, 1, 2, 3, 4]
+        assert len({t.user_attrs["worker"]["pid"] for t in init}) == 2
 
 
 @pytest.mark.slow
-def test_worker_processes_are_replaced_every_k_trials(tmp_path):
+@pytest.mark.parametrize("optimizer", ["tpe", "hho"])
+def test_worker_processes_are_replaced_every_k_trials(tmp_path, optimizer):
     db = tmp_path / "r.db"
     result = subprocess.run(
         [sys.executable, str(ROOT / "run_search.py"), "launch", "--study", "r", "--trials", "5", "--recycle-every",
          "2", "--epochs", "1", "--data", "mnist-5k", "--space", str(tiny_space_file(tmp_path)), "--storage",
-         f"sqlite:///{db}"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+         f"sqlite:///{db}", "--optimizer", optimizer], cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="r", storage=f"sqlite:///{db}")
@@ -255,6 +260,8 @@ def test_worker_processes_are_replaced_every_k_trials(tmp_path):
     pids = [t.user_attrs["worker"]["pid"] for t in study.trials]
     assert len(set(pids[:2])) == 1 and len(set(pids)) == 3, pids
     assert len({(t.params["units"], t.params["learning_rate"]) for t in study.trials}) == 5
+    if optimizer == "hho":  # HHO lives on in the parent: one population across the replaced processes
+        assert [t.user_attrs["hho_hawk"] for t in study.trials] == [0, 1, 2, 3, 4]
 
 
 def _free_port() -> int:

@@ -111,6 +111,50 @@ def test_sigkill_twice_then_resume_ends_with_the_exact_budget(tmp_path, optimize
     assert _integrity(db) == "ok"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _worker_pids(db: Path) -> set[int]:
+    import json
+
+    with sqlite3.connect(db, timeout=5) as conn:
+        rows = conn.execute("SELECT value_json FROM trial_user_attributes WHERE key = 'worker'").fetchall()
+    return {json.loads(value)["pid"] for (value,) in rows}
+
+
+# HHO with --jobs: the leader runs HHO and hands the population to worker processes.
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_hho_jobs_leader_killed_leaves_no_running_trial_and_resume_completes(tmp_path, signum):
+    db = tmp_path / "h.db"
+    cmd = _cmd(tmp_path, db, "--optimizer", "hho", "--jobs", "2", "--trials", "6", "--epochs", "12",
+               "--pruner", "none")
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: trial_states(db).count("RUNNING") == 2 and _reported_an_epoch(db), timeout=180,
+                        interval=0.1), trial_states(db)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=EXIT_WITHIN_S)
+    finally:
+        proc.kill()
+    if signum == signal.SIGTERM:  # the workers' trials are stored FAIL before the leader exits
+        assert proc.returncode == 130, err[-2000:]
+        assert "Traceback" not in err
+        assert trial_states(db).count("FAIL") == 2 and "RUNNING" not in trial_states(db)
+    # SIGKILL: nobody can stop the workers; they finish their trials and exit on their own.
+    assert wait_for(lambda: "RUNNING" not in trial_states(db), timeout=180), trial_states(db)
+    assert wait_for(lambda: not any(_alive(pid) for pid in _worker_pids(db)), timeout=30)
+    done = subprocess.run(cmd + ["--resume"], env=ENV, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    states = trial_states(db)
+    assert len(states) == 6 and "RUNNING" not in states, states
+    assert _integrity(db) == "ok"
+
+
 def test_concurrent_resumes_share_the_budget_exactly(tmp_path):
     db = tmp_path / "c.db"
     cmd = _cmd(tmp_path, db, "--optimizer", "tpe", "--epochs", "1")
