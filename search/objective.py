@@ -80,9 +80,9 @@ class LstmObjective:
 
     Reports the validation accuracy after every epoch, clears the Keras session before
     each trial, and seeds Python, NumPy and TensorFlow from the run seed and trial number.
-    ``stop_requested`` is asked at every batch end: once it returns True, training stops
-    and the trial raises ``KeyboardInterrupt`` (Optuna stores it FAIL), even when
-    TensorFlow swallowed the interrupt the signal itself raised.
+    ``stop_requested`` is asked before training and at every batch end: once it returns
+    True, training stops and the trial raises ``KeyboardInterrupt`` (Optuna stores it
+    FAIL), whether the signal's own exception was deferred or swallowed by TensorFlow.
     """
 
     worst_value: ClassVar[float] = 0.0
@@ -103,6 +103,8 @@ class LstmObjective:
         from search.epoch_watcher import EpochWatcher
 
         params = self.space.suggest(trial)
+        if self._stop_requested is not None and self._stop_requested():
+            raise KeyboardInterrupt("stop requested before training")
         keras.backend.clear_session()
         keras.utils.set_random_seed(trial_seed(self._seed, trial.number))
         model = build_model(params)

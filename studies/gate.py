@@ -22,6 +22,7 @@ from typing import IO
 import optuna
 from optuna.trial import TrialState
 
+from studies.interrupts import raise_if_interrupted
 from studies.storage import sqlite_path
 from studies.trials import FINISHED_STATES
 
@@ -56,6 +57,7 @@ class BudgetGate:
         return False
 
     def claim(self) -> bool:
+        raise_if_interrupted()  # a safe point between trials
         self._acquire()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

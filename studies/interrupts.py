@@ -7,13 +7,22 @@ C++ it can come out as another error (seen: ``ValueError: None values not suppor
 :attr:`Interrupts.requested` lets the caller recognise that error as the interrupt it
 is, and :func:`signal_received` lets a training loop that never saw the exception stop
 at its next batch.
+
+A KeyboardInterrupt raised at an arbitrary point can also leave a storage transaction
+or a lock half done. So while trials run (:func:`deferred`, entered by ``run_study``),
+a signal only sets the flag, and the code stops at its own safe points: a batch end
+(training stops, the trial raises ``KeyboardInterrupt`` and Optuna stores it FAIL), the
+start of a trial, a claim from the budget gate, and waits on worker processes
+(:func:`raise_if_interrupted`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 _logger = logging.getLogger(__name__)
@@ -24,6 +33,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.requested = False
+        self.deferring = 0  # > 0: inside deferred(), a signal only sets ``requested``
 
     def install(self) -> None:
         """Handle SIGTERM, and SIGINT unless it is ignored (``nohup``, background jobs).
@@ -47,7 +57,8 @@ class Interrupts:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
-        raise KeyboardInterrupt(f"signal {signum}")
+        if not self.deferring:
+            raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _caused_by_interrupt(exc: BaseException | None) -> bool:
@@ -61,11 +72,37 @@ def _caused_by_interrupt(exc: BaseException | None) -> bool:
     return False
 
 
-def signal_received() -> bool:
-    """Whether the :class:`Interrupts` installed in this process has received a signal.
+def installed() -> Interrupts | None:
+    """The :class:`Interrupts` installed in this process, or None (a notebook, a test).
 
-    False when none is installed (a notebook, a test). Safe to call from any thread: it
-    only reads the installed handler, which is process-wide by nature.
+    Safe to call from any thread: it only reads the installed handler, which is
+    process-wide by nature.
     """
     owner = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    return isinstance(owner, Interrupts) and owner.requested
+    return owner if isinstance(owner, Interrupts) else None
+
+
+def signal_received() -> bool:
+    """Whether the :class:`Interrupts` installed in this process has received a signal."""
+    owner = installed()
+    return owner is not None and owner.requested
+
+
+def raise_if_interrupted() -> None:
+    """A safe point: raise ``KeyboardInterrupt`` if a signal came."""
+    if signal_received():
+        raise KeyboardInterrupt("interrupted")
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, a signal is only remembered; the code stops at its safe points."""
+    owner = installed()
+    if owner is None:
+        yield
+        return
+    owner.deferring += 1
+    try:
+        yield
+    finally:
+        owner.deferring -= 1

@@ -24,7 +24,7 @@ from search.optimizers import OpenGate, Optimizer, TrialCallback, TrialGate, cre
 from search.space import DEFAULT_SPACE, SearchSpace
 from search.space_file import load_space_file
 from studies.gate import BudgetGate
-from studies.interrupts import signal_received
+from studies.interrupts import deferred, signal_received
 from studies.progress import FailureGuard, TrialLogger
 from studies.pruners import DEFAULT_PRUNER, check_pruner, create_pruner
 from studies.record import StudyRecord
@@ -194,13 +194,14 @@ def run_study(
                  study.study_name, done, budget, remaining, optimizer.name)
     trial_logger = TrialLogger(total=budget, done=done, progress=progress)
     try:
-        optimizer.run(
-            study=study,
-            objective=WorkerTagged(objective, on_start=gate.release),
-            n_trials=remaining,
-            callbacks=[trial_logger, FailureGuard(max_failures), *callbacks],
-            gate=gate,
-        )
+        with deferred():  # a signal stops at a safe point: a batch end, a trial's start, the gate
+            optimizer.run(
+                study=study,
+                objective=WorkerTagged(objective, on_start=gate.release),
+                n_trials=remaining,
+                callbacks=[trial_logger, FailureGuard(max_failures), *callbacks],
+                gate=gate,
+            )
     finally:
         trial_logger.close()
 

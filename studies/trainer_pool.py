@@ -17,7 +17,6 @@ import itertools
 import logging
 import multiprocessing
 import queue
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,9 +24,9 @@ import optuna
 
 from search.optimizers import TrialCallback
 from search.optimizers.trainer import Proposal
-from studies.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from studies.interrupts import Interrupts
-from studies.workers import POLL_S, STOP_GRACE_S, WorkerFailed, set_tensorflow_threads, threads_per_worker
+from studies.exit_codes import EXIT_INTERRUPTED
+from studies.interrupts import deferred, raise_if_interrupted
+from studies.workers import POLL_S, STOP_GRACE_S, WorkerFailed, run_as_worker, stop_processes, threads_per_worker
 
 _logger = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ class TrainerPool:
                 worker.tasks.put(None)
             for worker in self._workers + self._retired:
                 worker.process.join(STOP_GRACE_S)
-        _stop(self._workers + self._retired)
+        stop_processes([w.process for w in self._workers + self._retired])
 
     def train(
         self, proposals: Sequence[Proposal], *, callbacks: Sequence[TrialCallback] = ()
@@ -127,6 +126,7 @@ class TrainerPool:
             try:
                 worker_id, index, number = self._results.get(timeout=POLL_S)
             except queue.Empty:
+                raise_if_interrupted()
                 self._check_alive()
                 continue
             worker = next(w for w in self._workers if w.process.name == f"trainer-{worker_id}")
@@ -158,45 +158,23 @@ class TrainerPool:
         return _Worker(process=process, tasks=tasks)
 
 
-def _stop(workers: list[_Worker]) -> None:
-    for worker in workers:
-        if worker.process.is_alive():
-            worker.process.terminate()  # SIGTERM: the worker fails its trial and exits
-    for worker in workers:
-        worker.process.join(STOP_GRACE_S)
-
-
 def _serve(worker_id: int, jobs: int, spec: dict[str, Any], worker_init: Callable[[], None] | None,
            tasks: Any, results: Any) -> None:
     """Entry point of one worker process: train proposals until told to stop (None)."""
-    interrupts = Interrupts()
-    interrupts.install()
-    set_tensorflow_threads(threads_per_worker(jobs))
-    if worker_init is not None:
-        worker_init()
-    from models.errors import ConfigError
-    from search.optimizers.pinned import PinnedSampler
-    from search.optimizers.trainer import run_pinned
-    from studies.launch import open_for_training
+    def body() -> None:
+        from search.optimizers.pinned import PinnedSampler
+        from search.optimizers.trainer import run_pinned
+        from studies.launch import open_for_training
 
-    try:
         study, objective, gate = open_for_training(**spec)
         sampler = PinnedSampler()
-        while (task := _next_task(tasks)) is not None:
-            index, proposal = task
-            trial = run_pinned(study, objective, proposal, sampler=sampler, gate=gate)
-            results.put((worker_id, index, _REFUSED if trial is None else trial.number))
-    except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
-    except ConfigError as exc:
-        _logger.error("%s", exc)
-        sys.exit(EXIT_USAGE)
-    except Exception:
-        if interrupts.requested:  # the interrupt, come out of TensorFlow as another error
-            sys.exit(EXIT_INTERRUPTED)
-        _logger.exception("trainer process failed")
-        sys.exit(EXIT_FAILURE)
-    sys.exit(EXIT_OK)
+        with deferred():  # a signal stops at a safe point: a batch end, a trial's start, a wait
+            while (task := _next_task(tasks)) is not None:
+                index, proposal = task
+                trial = run_pinned(study, objective, proposal, sampler=sampler, gate=gate)
+                results.put((worker_id, index, _REFUSED if trial is None else trial.number))
+
+    run_as_worker(jobs=jobs, worker_init=worker_init, body=body)
 
 
 def _next_task(tasks: Any) -> tuple[int, Proposal] | None:
@@ -205,6 +183,7 @@ def _next_task(tasks: Any) -> tuple[int, Proposal] | None:
         try:
             return tasks.get(timeout=POLL_S)
         except queue.Empty:
+            raise_if_interrupted()
             parent = multiprocessing.parent_process()
             if parent is not None and not parent.is_alive():
                 _logger.warning("the leading process is gone; this worker stops")

@@ -94,7 +94,7 @@ def run_workers(
         while active:
             active = _replace_finished(active, start, has_room)
     except KeyboardInterrupt:
-        _stop(active)
+        stop_processes(active)
         raise
 
 
@@ -104,17 +104,18 @@ def _replace_finished(active: list[Any], start: Callable[[], Any], has_room: Cal
     running = [p for p in active if p.is_alive()]
     for process in (p for p in active if not p.is_alive()):
         if process.exitcode == EXIT_INTERRUPTED:
-            _stop(running)
+            stop_processes(running)
             raise KeyboardInterrupt(f"{process.name} was interrupted")
         if process.exitcode != EXIT_OK:
-            _stop(running)
+            stop_processes(running)
             raise WorkerFailed(f"{process.name} failed (exit {process.exitcode}); see its log lines above")
         if has_room():
             running.append(start())
     return running
 
 
-def _stop(processes: list[Any]) -> None:
+def stop_processes(processes: list[Any]) -> None:
+    """SIGTERM each live process (it fails its trial and exits), then wait for them."""
     for process in processes:
         if process.is_alive():
             process.terminate()  # SIGTERM: the worker fails its trial and exits
@@ -123,18 +124,28 @@ def _stop(processes: list[Any]) -> None:
 
 
 def _worker_main(worker: int, jobs: int, kwargs: dict[str, Any], worker_init: Callable[[], None] | None) -> None:
-    """Entry point of one worker process: exits with the CLI's exit codes."""
+    """Entry point of one worker process: an independent optimizer on the study."""
+    def body() -> None:
+        from studies.launch import launch
+
+        launch(**kwargs, resume=True, worker=worker)
+
+    run_as_worker(jobs=jobs, worker_init=worker_init, body=body)
+
+
+def run_as_worker(*, jobs: int, worker_init: Callable[[], None] | None, body: Callable[[], None]) -> None:
+    """Set up this worker process (signals, its share of TensorFlow's threads, ``worker_init``),
+    run ``body``, and exit with the CLI's exit code for how it ended."""
     interrupts = Interrupts()
     interrupts.install()
     set_tensorflow_threads(threads_per_worker(jobs))
     if worker_init is not None:
         worker_init()
     from models.errors import ConfigError
-    from studies.launch import launch
     from studies.progress import TooManyFailures
 
     try:
-        launch(**kwargs, resume=True, worker=worker)
+        body()
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except ConfigError as exc:

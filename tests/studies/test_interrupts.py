@@ -11,7 +11,7 @@ import weakref
 
 import pytest
 
-from studies.interrupts import Interrupts, signal_received
+from studies.interrupts import Interrupts, deferred, raise_if_interrupted, signal_received
 
 
 @pytest.fixture
@@ -75,3 +75,22 @@ def test_a_lost_interrupt_is_reported_only_when_no_signal_came(restore_handlers,
     interrupts.requested = requested
     _interrupt_lost_in_a_weakref_callback(wrapped=wrapped)
     assert reported == ([] if requested else [SystemError if wrapped else KeyboardInterrupt])
+
+
+def test_while_deferred_a_signal_waits_for_a_safe_point(restore_handlers):
+    interrupts = Interrupts()
+    interrupts.install()
+    with deferred():
+        os.kill(os.getpid(), signal.SIGTERM)  # no exception here, in the middle of anything
+        assert interrupts.requested
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()
+    interrupts.requested = False
+    with pytest.raises(KeyboardInterrupt):  # outside the block, at once again
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_without_an_installed_handler_deferring_changes_nothing(restore_handlers):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with deferred():
+        raise_if_interrupted()  # nothing received: no exception
