@@ -18,7 +18,11 @@ FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 class WorkerTagged:
     """An objective that first records, on its trial, which process runs it, then calls
-    ``on_start`` (the budget gate's release: the trial is stored as RUNNING by now)."""
+    ``on_start`` (the budget gate's release: the trial is stored as RUNNING by now).
+
+    A storage from :func:`studies.storage.open_storage` has recorded the worker when it
+    created the trial; recording it here covers any other storage (a notebook's study).
+    """
 
     def __init__(self, objective: Objective, *, on_start: Callable[[], None] | None = None) -> None:
         self._objective = objective
