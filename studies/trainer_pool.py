@@ -24,9 +24,8 @@ import optuna
 
 from search.optimizers import TrialCallback
 from search.optimizers.trainer import Proposal
-from studies.exit_codes import EXIT_INTERRUPTED
 from studies.interrupts import deferred, raise_if_interrupted
-from studies.workers import POLL_S, STOP_GRACE_S, WorkerFailed, run_as_worker, stop_processes, threads_per_worker
+from studies.workers import POLL_S, STOP_GRACE_S, failure_of, run_as_worker, stop_processes, threads_per_worker
 
 _logger = logging.getLogger(__name__)
 
@@ -35,6 +34,7 @@ _REFUSED = -1  # the gate refused the trial: the study holds its budget
 
 @dataclasses.dataclass
 class _Worker:
+    worker_id: int
     process: Any
     tasks: Any
     served: int = 0
@@ -129,19 +129,15 @@ class TrainerPool:
                 raise_if_interrupted()
                 self._check_alive()
                 continue
-            worker = next(w for w in self._workers if w.process.name == f"trainer-{worker_id}")
+            worker = next(w for w in self._workers if w.worker_id == worker_id)
             worker.busy = None
             worker.served += 1
             return index, number
 
     def _check_alive(self) -> None:
         for worker in self._workers:
-            if worker.busy is None or worker.process.is_alive():
-                continue
-            if worker.process.exitcode == EXIT_INTERRUPTED:
-                raise KeyboardInterrupt(f"{worker.process.name} was interrupted")
-            raise WorkerFailed(f"{worker.process.name} failed (exit {worker.process.exitcode}); "
-                               "see its log lines above")
+            if worker.busy is not None and not worker.process.is_alive():
+                raise failure_of(worker.process)
 
     def _finished(self, number: int) -> optuna.trial.FrozenTrial:
         trials = self._study.get_trials(deepcopy=False)
@@ -155,7 +151,7 @@ class TrainerPool:
             args=(worker_id, self._jobs, self._spec, self._worker_init, tasks, self._results),
         )
         process.start()
-        return _Worker(process=process, tasks=tasks)
+        return _Worker(worker_id=worker_id, process=process, tasks=tasks)
 
 
 def _serve(worker_id: int, jobs: int, spec: dict[str, Any], worker_init: Callable[[], None] | None,

@@ -103,15 +103,19 @@ def _replace_finished(active: list[Any], start: Callable[[], Any], has_room: Cal
     active[0].join(POLL_S)
     running = [p for p in active if p.is_alive()]
     for process in (p for p in active if not p.is_alive()):
-        if process.exitcode == EXIT_INTERRUPTED:
-            stop_processes(running)
-            raise KeyboardInterrupt(f"{process.name} was interrupted")
         if process.exitcode != EXIT_OK:
             stop_processes(running)
-            raise WorkerFailed(f"{process.name} failed (exit {process.exitcode}); see its log lines above")
+            raise failure_of(process)
         if has_room():
             running.append(start())
     return running
+
+
+def failure_of(process: Any) -> BaseException:
+    """What a worker process that ended early means here: an interrupt (exit 130) or a failure."""
+    if process.exitcode == EXIT_INTERRUPTED:
+        return KeyboardInterrupt(f"{process.name} was interrupted")
+    return WorkerFailed(f"{process.name} failed (exit {process.exitcode}); see its log lines above")
 
 
 def stop_processes(processes: list[Any]) -> None:
