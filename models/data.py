@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -37,7 +38,12 @@ NUM_CLASSES = 10
 PIXEL_MAX = 255.0
 DATA_ENV_VAR = "MNIST_DATA"
 NAMED_SOURCES = ("auto", "keras", "mnist-5k")
+# What identifies a data set in a study's record: its kind of source, a digest of its
+# content and its split sizes. Where it lay (the path given) is kept beside, not compared.
+DATA_IDENTITY = ("source", "sha256", "train", "val", "test")
 DEFAULT_VAL_FRACTION = 0.1
+# Hex digits of a digest shown in log lines.
+SHORT_DIGEST = 12
 # mnist-5k has no test split of its own; this share of it (stratified) becomes one.
 EMBEDDED_TEST_FRACTION = 0.2
 _IDX_FILES = {
@@ -61,17 +67,25 @@ class Split:
 
 @dataclasses.dataclass(frozen=True)
 class MnistData:
-    """The three splits and where they came from."""
+    """The three splits, the kind of source they came from and a digest of their content.
+
+    ``source`` is the kind (``idx``, ``npz``, ``keras`` or ``mnist-5k``), never a path;
+    ``sha256`` is the SHA-256 of the original uint8 images and labels (train images,
+    train labels, test images, test labels, before the validation split), so the same
+    digits give the same digest whether they were read gzipped, raw or from an ``.npz``.
+    """
 
     source: str
+    sha256: str
     train: Split
     val: Split
     test: Split
 
     def describe(self) -> dict[str, Any]:
-        """What a study records about its data: the source and the split sizes."""
+        """What identifies this data in a study's record (the fields of :data:`DATA_IDENTITY`)."""
         return {
             "source": self.source,
+            "sha256": self.sha256,
             "train": len(self.train),
             "val": len(self.val),
             "test": len(self.test),
@@ -89,7 +103,15 @@ def load_mnist(
     """
     if not 0.0 < val_fraction < 1.0:
         raise ConfigError(f"the validation fraction must lie strictly between 0 and 1, but got {val_fraction}")
-    return _load_cached(str(source), float(val_fraction), int(split_seed))
+    return _load_cached(_cache_key(str(source)), float(val_fraction), int(split_seed))
+
+
+def _cache_key(source: str) -> str:
+    """``source`` with a path made absolute, so a relative path read from another working
+    directory is not answered with the data of the first."""
+    if source in NAMED_SOURCES or not Path(source).exists():
+        return source
+    return str(Path(source).resolve())
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,15 +121,24 @@ def _load_cached(source: str, val_fraction: float, split_seed: int) -> MnistData
     fit_idx, val_idx = stratified_split(y_train, fraction=val_fraction, rng=rng)
     data = MnistData(
         source=label,
+        sha256=content_digest(x_train, y_train, x_test, y_test),
         train=_make_split(x_train[fit_idx], y_train[fit_idx]),
         val=_make_split(x_train[val_idx], y_train[val_idx]),
         test=_make_split(x_test, y_test),
     )
     _logger.info(
-        "Data: %s (train %d, validation %d, test %d)",
-        label, len(data.train), len(data.val), len(data.test),
+        "Data: %s from %s, sha256 %s (train %d, validation %d, test %d)",
+        label, resolve_source(source), data.sha256[:SHORT_DIGEST], len(data.train), len(data.val), len(data.test),
     )
     return data
+
+
+def content_digest(*arrays: np.ndarray) -> str:
+    """SHA-256 of ``arrays`` as uint8 values in C order, one after another."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
 
 
 def resolve_source(source: str) -> str:
@@ -153,8 +184,8 @@ def _read_source(source: str) -> tuple[str, _Arrays]:
         return "mnist-5k", _read_embedded()
     path = Path(resolved)
     if path.is_dir():
-        return f"idx:{path.resolve()}", _read_idx_dir(path)
-    return f"npz:{path.resolve()}", _read_npz(path)
+        return "idx", _read_idx_dir(path)
+    return "npz", _read_npz(path)
 
 
 def _read_idx_dir(directory: Path) -> _Arrays:
@@ -186,7 +217,7 @@ def _read_keras() -> _Arrays:
 
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-    except Exception as exc:  # noqa: BLE001 - any download failure means the same to the user
+    except Exception as exc:
         raise DataError(
             f"keras.datasets.mnist.load_data() failed ({exc}); offline, use --data mnist-5k "
             "or a directory of MNIST IDX files"
@@ -235,7 +266,7 @@ def stratified_split(
     classes, counts = np.unique(labels, return_counts=True)
     quotas = _largest_remainder_quotas(counts, fraction)
     held_out = [
-        rng.permutation(np.flatnonzero(labels == cls))[:quota] for cls, quota in zip(classes, quotas)
+        rng.permutation(np.flatnonzero(labels == cls))[:quota] for cls, quota in zip(classes, quotas, strict=True)
     ]
     out = np.sort(np.concatenate(held_out)) if held_out else np.empty(0, dtype=np.int64)
     rest = np.setdiff1d(np.arange(len(labels)), out, assume_unique=True)

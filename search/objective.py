@@ -30,6 +30,33 @@ MAX_BATCH_SIZE = 8192
 # do not collide (run seed 0 trial 1 vs run seed 1 trial 0).
 SEED_STRIDE = 1_000_003
 FAIL_REASON_ATTR = "fail_reason"
+# Why a trial failed, as a kind a program can act on (``fail_reason`` is the words).
+FAIL_KIND_ATTR = "fail_kind"
+# The configuration's own failures: training it again in the same study would fail again.
+DIVERGED = "diverged"
+OUT_OF_MEMORY = "out_of_memory"
+NO_EPOCH = "no_epoch"
+# The run's failures, not the configuration's: the configuration is still owed a training.
+INTERRUPTED = "interrupted"
+WORKER_DIED = "worker_died"
+RUN_FAILURES = frozenset({INTERRUPTED, WORKER_DIED})
+# Set on a trial by an optimizer that numbers the proposals it has trained (HHO): the
+# proposal's place in the search, which the trial's training seed comes from instead of
+# its trial number (see :func:`training_seed`).
+PROPOSAL_ATTR = "proposal"
+
+
+def is_retried(fail_kind: str | None) -> bool:
+    """Whether a FAIL trial whose ``FAIL_KIND_ATTR`` is ``fail_kind`` (None: not recorded)
+    leaves its configuration still owed a training.
+
+    Yes for the run's failures (:data:`RUN_FAILURES`: interrupted, worker process died) and
+    for a failure of no recorded kind (a study older than the kinds, or an exception Optuna
+    failed the trial for); no for the configuration's own (diverged, out of memory, no epoch
+    finished): training it again in the same study would fail again, so an optimizer gives
+    it the objective's ``worst_value`` instead.
+    """
+    return fail_kind is None or fail_kind in RUN_FAILURES
 
 
 class TrialFailed(Exception):
@@ -44,13 +71,18 @@ class Objective(Protocol):
           every trial's params are exactly the space's dimensions;
         - it may ``trial.report`` intermediate values and raise ``optuna.TrialPruned``;
         - a failure of the trial itself raises :class:`TrialFailed` after setting the
-          ``fail_reason`` user attribute; any other exception is a bug and stops the study;
+          ``fail_reason`` user attribute, and ``fail_kind`` (:data:`FAIL_KIND_ATTR`) to the
+          configuration's own kind where it knows it; an interrupted training sets
+          ``fail_kind`` to :data:`INTERRUPTED` and raises ``KeyboardInterrupt``; any other
+          exception is a bug and stops the study;
+        - a training that depends on a seed takes it from :func:`training_seed`;
         - ``worst_value`` is a finite value no real result is below: what an optimizer that
           needs a number (HHO) is given for a failed trial.
     """
 
     space: SearchSpace
-    worst_value: ClassVar[float]
+    @property
+    def worst_value(self) -> float: ...
 
     def __call__(self, trial: optuna.Trial) -> float: ...
 
@@ -71,18 +103,32 @@ class TrainSettings:
 
 
 def trial_seed(run_seed: int, trial_number: int) -> int:
-    """The seed one trial trains with: a function of the run seed and the trial number only."""
+    """The seed of training number ``trial_number`` of a run: a function of the two only."""
     return (run_seed * SEED_STRIDE + trial_number) % (2**32)
+
+
+def training_seed(run_seed: int, trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
+    """The seed ``trial`` trains with.
+
+    From its ``proposal`` user attribute (:data:`PROPOSAL_ATTR`) when its optimizer set
+    one: HHO numbers the proposals it trains in the order of its search, so the seed, and
+    with it the value and HHO's path, do not depend on which worker process claimed the
+    trial first. Otherwise from the trial number: reproducible when one process runs the
+    study, not across parallel workers, whose order of claims decides the numbers.
+    """
+    return trial_seed(run_seed, int(trial.user_attrs.get(PROPOSAL_ATTR, trial.number)))
 
 
 class LstmObjective:
     """Train the LSTM of the trial's params on the train split; return validation accuracy.
 
     Reports the validation accuracy after every epoch, clears the Keras session before
-    each trial, and seeds Python, NumPy and TensorFlow from the run seed and trial number.
+    each trial, and seeds Python, NumPy and TensorFlow with :func:`training_seed`.
     ``stop_requested`` is asked before training and at every batch end: once it returns
     True, training stops and the trial raises ``KeyboardInterrupt`` (Optuna stores it
     FAIL), whether the signal's own exception was deferred or swallowed by TensorFlow.
+    Every FAIL it causes records its kind (:data:`FAIL_KIND_ATTR`): :data:`DIVERGED`,
+    :data:`OUT_OF_MEMORY`, :data:`NO_EPOCH` or :data:`INTERRUPTED`.
     """
 
     worst_value: ClassVar[float] = 0.0
@@ -104,9 +150,9 @@ class LstmObjective:
 
         params = self.space.suggest(trial)
         if self._stop_requested is not None and self._stop_requested():
-            raise KeyboardInterrupt("stop requested before training")
+            _interrupt(trial, "stop requested before training")
         keras.backend.clear_session()
-        keras.utils.set_random_seed(trial_seed(self._seed, trial.number))
+        keras.utils.set_random_seed(training_seed(self._seed, trial))
         model = build_model(params)
         watcher = EpochWatcher(trial, stop_requested=self._stop_requested)
         started = time.perf_counter()
@@ -121,7 +167,10 @@ class LstmObjective:
                 verbose=0,
             )
         except (MemoryError, _resource_exhausted_error()) as exc:
-            _fail(trial, f"out of memory: {type(exc).__name__}")
+            _fail(trial, f"out of memory: {type(exc).__name__}", kind=OUT_OF_MEMORY)
+        except KeyboardInterrupt:  # a signal not deferred (a notebook): the trial was interrupted all the same
+            trial.set_user_attr(FAIL_KIND_ATTR, INTERRUPTED)
+            raise
         finally:
             trial.set_user_attr("train_seconds", round(time.perf_counter() - started, 3))
             trial.set_user_attr("epochs_run", watcher.epochs_run)
@@ -131,19 +180,25 @@ class LstmObjective:
 def _outcome(trial: optuna.Trial, watcher: Any) -> float:
     """The trial's value, or the interrupt, FAIL or PRUNED its training ended in."""
     if watcher.interrupted:
-        raise KeyboardInterrupt("stop requested during training")
+        _interrupt(trial, "stop requested during training")
     if watcher.failure is not None:
-        _fail(trial, watcher.failure)
+        _fail(trial, watcher.failure, kind=DIVERGED)
     if watcher.pruned:
         raise optuna.TrialPruned(f"pruned after epoch {watcher.epochs_run}")
     if watcher.last_value is None:
-        _fail(trial, "no epoch finished")
+        _fail(trial, "no epoch finished", kind=NO_EPOCH)
     return watcher.last_value
 
 
-def _fail(trial: optuna.Trial, reason: str) -> None:
+def _fail(trial: optuna.Trial, reason: str, *, kind: str) -> None:
     trial.set_user_attr(FAIL_REASON_ATTR, reason)
+    trial.set_user_attr(FAIL_KIND_ATTR, kind)
     raise TrialFailed(reason)
+
+
+def _interrupt(trial: optuna.Trial, message: str) -> None:
+    trial.set_user_attr(FAIL_KIND_ATTR, INTERRUPTED)
+    raise KeyboardInterrupt(message)
 
 
 def _resource_exhausted_error() -> type[Exception]:

@@ -65,8 +65,11 @@ class Dimension:
         """Whether ``value`` is a legal value of this dimension, type included."""
         if self.kind == "categorical":
             return any(type(value) is type(c) and value == c for c in self.choices)
-        expected = int if self.kind == "int" else float
-        return type(value) is expected and self.low <= value <= self.high
+        if self.kind == "int":
+            legal_type = type(value) is int  # not bool, not a float that happens to be whole
+        else:
+            legal_type = isinstance(value, float)  # NumPy's float64 too, as Optuna may return it
+        return legal_type and self.low <= value <= self.high
 
     def to_dict(self) -> dict[str, Any]:
         """The dimension as it is written in a space file."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
+import signal
 import sqlite3
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -75,6 +78,7 @@ def tiny_data(n_train: int = 300, n_val: int = 100) -> MnistData:
     val_idx = rng.choice(len(full.val), n_val, replace=False)
     return MnistData(
         source="tiny",
+        sha256=f"{full.sha256}:tiny",
         train=Split(full.train.x[train_idx], full.train.y[train_idx]),
         val=Split(full.val.x[val_idx], full.val.y[val_idx]),
         test=full.test,
@@ -102,8 +106,27 @@ def tiny_space_file(directory: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def sigint_as_in_a_terminal() -> Iterator[None]:
+    """Within the block, Ctrl-C raises ``KeyboardInterrupt`` here, and processes started here get it by default.
+
+    A suite started with SIGINT ignored (``nohup``, ``cmd &`` without job control, some CI
+    runners) passes that on to every child, and the product rightly leaves an ignored SIGINT
+    ignored. Tests of what Ctrl-C does enter this block: Python's own handler is installed
+    for its duration, and since ``exec`` resets a handled signal to its default, a process
+    started inside it (``subprocess.Popen``) begins as one started from a terminal.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: a handler installed outside Python, which Python cannot put back
+            signal.signal(signal.SIGINT, previous)
+
+
 def wait_for(predicate, timeout, interval=0.2):
-    """Poll ``predicate`` every ``interval`` s until it returns something truthy (returned) or ``timeout`` s pass (None)."""
+    """Poll ``predicate`` every ``interval`` s until it returns something truthy (returned)
+    or ``timeout`` s pass (None)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -55,13 +55,14 @@ class TrackedHHO(OriginalHHO):
         super().evolve(epoch)
 
     def update_target_for_population(self, pop: list[Any] | None = None) -> list[Any]:
+        agents = pop or []
         self._context["phase"] = "rescore"
-        self._prefetch([agent.solution for agent in pop or []])
-        for idx, agent in enumerate(pop or []):
+        self._prefetch([agent.solution for agent in agents])
+        for idx, agent in enumerate(agents):
             self._context["hawk"] = idx
             agent.target = self.get_target(agent.solution, counted=False)
-        self.nfe_counter += len(pop or [])
-        return pop
+        self.nfe_counter += len(agents)
+        return agents
 
 
 class _DebugAdapter(logging.LoggerAdapter):

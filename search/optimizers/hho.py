@@ -12,7 +12,15 @@ by mistake. The pieces:
   (ints rounded, log dimensions in log space, categoricals by slices);
 - a cache of every configuration already finished in the study answers repeats
   (HHO re-scores unchanged hawks each epoch) without training; hits are counted in the
-  study attribute ``hho_cache_hits``;
+  study attribute ``hho_cache_hits``. A configuration whose trial failed for a reason of
+  its own (diverged, out of memory, no epoch: see :func:`search.objective.is_retried`) is
+  in it with the objective's ``worst_value``, so it is not trained again; one whose trial
+  was interrupted, or whose worker process died, is still owed a training and is not;
+- each proposal that needs training gets an ordinal, in mealpy's order, counted on from
+  the number of trials the study held when the run started, recorded on its trial as the
+  ``proposal`` user attribute; the objective seeds the training from it
+  (:func:`search.objective.training_seed`), so which worker process claims a trial first
+  changes neither the values nor, with them, HHO's path;
 - the budget is exact: when ``n_trials`` trainings are done, the next proposal that
   needs training ends the run, even mid-epoch;
 - a failed trial gives HHO the objective's finite ``worst_value``, a pruned one its
@@ -41,7 +49,7 @@ from mealpy.utils.problem import Problem
 
 from models.errors import ConfigError
 from search.encoding import UnitCubeEncoding
-from search.objective import Objective
+from search.objective import FAIL_KIND_ATTR, PROPOSAL_ATTR, Objective, is_retried
 from search.optimizers._hho_mealpy import TrackedHHO
 from search.optimizers.base import OpenGate, TrialCallback, TrialGate
 from search.optimizers.trainer import LocalTrainer, Proposal, Trainer
@@ -63,6 +71,7 @@ CALLS_PER_HAWK_EPOCH = 1.9
 STAGNANT_HITS_PER_HAWK = 10
 CACHE_HITS_ATTR = "hho_cache_hits"
 _FINISHED_WITH_VALUE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+_FINISHED = (*_FINISHED_WITH_VALUE, optuna.trial.TrialState.FAIL)
 
 
 def default_pop_size(budget: int) -> int:
@@ -85,9 +94,6 @@ class HhoOptimizer:
     """
 
     name = "hho"
-    # Parallel runs give this optimizer a trainer of worker processes, rather than running
-    # independent copies of it (launch reads this).
-    evaluates_populations = True
 
     def __init__(self, *, seed: int, pop_size: int, trainer: Trainer | None = None) -> None:
         self._seed = seed
@@ -198,6 +204,7 @@ class _Evaluator:
         self._callbacks = list(callbacks)
         self._stagnation_limit = stagnation_limit
         self._cache = _finished_fitness(study, objective.space, worst=objective.worst_value)
+        self._next_proposal = len(study.get_trials(deepcopy=False))
         self._fresh: set[tuple[Any, ...]] = set()  # prefetched, not yet asked for by mealpy
         self._gate_closed = False
         self._hits_before = int(study.user_attrs.get(CACHE_HITS_ATTR, 0))
@@ -229,12 +236,15 @@ class _Evaluator:
         if self._gate_closed or self.remaining <= 0:
             raise _BudgetSpent
         batch = batch[: self.remaining]
-        proposals = [Proposal(params=dict(key), attrs=attrs) for key, attrs in batch]
+        proposals = []
+        for key, attrs in batch:  # numbered in mealpy's order, before any worker claims one
+            proposals.append(Proposal(params=dict(key), attrs={**attrs, PROPOSAL_ATTR: self._next_proposal}))
+            self._next_proposal += 1
         try:
             trials = self._trainer.train(proposals, callbacks=self._callbacks)
         finally:
             self.save_hits()
-        for (key, _), trial in zip(batch, trials):
+        for (key, _), trial in zip(batch, trials, strict=True):
             if trial is None:
                 self._gate_closed = True
                 continue
@@ -252,7 +262,7 @@ class _Evaluator:
         if any(key not in self._cache for key in keys):
             self._refresh()  # other workers on the study may have trained some meanwhile
         batch: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for key, hawk in zip(keys, hawks):
+        for key, hawk in zip(keys, hawks, strict=True):
             if key not in self._cache and key not in batch:
                 batch[key] = {f"hho_{k}": v for k, v in {**self.context, "hawk": hawk}.items()}
         return list(batch.items())
@@ -301,11 +311,17 @@ def _fitness(trial: optuna.trial.FrozenTrial | None, *, worst: float) -> float:
 def _finished_fitness(
     study: optuna.Study, space: SearchSpace, *, worst: float
 ) -> dict[tuple[Any, ...], float]:
-    """Fitness of every configuration the study already finished (COMPLETE or PRUNED)."""
+    """Fitness of every configuration the study already finished: COMPLETE or PRUNED, or
+    FAIL for a reason of its own (``worst``); a value measured beats such a failure."""
     cache: dict[tuple[Any, ...], float] = {}
-    for trial in study.get_trials(deepcopy=False, states=_FINISHED_WITH_VALUE):
-        if space.contains(trial.params):
-            cache[_key(trial.params)] = _fitness(trial, worst=worst)
+    for trial in study.get_trials(deepcopy=False, states=_FINISHED):
+        if not space.contains(trial.params):
+            continue
+        key = _key(trial.params)
+        if trial.state in _FINISHED_WITH_VALUE:
+            cache[key] = _fitness(trial, worst=worst)
+        elif not is_retried(trial.user_attrs.get(FAIL_KIND_ATTR)):
+            cache.setdefault(key, worst)
     return cache
 
 

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import optuna
 
 from search.objective import Objective
-from search.optimizers.base import TRIAL_ERRORS, OpenGate, TrialCallback, TrialGate
+from search.optimizers.base import TRIAL_ERRORS, OpenGate, Optimizer, TrialCallback, TrialGate
 from search.optimizers.pinned import PinnedSampler
 
 
 @dataclasses.dataclass(frozen=True)
 class Proposal:
-    """One configuration to train: its params, and user attributes to record on its trial first."""
+    """One configuration to train: its params, and user attributes to record on its trial first.
+
+    The attributes are set before the objective runs, so it can read them: the
+    ``proposal`` ordinal (:data:`search.objective.PROPOSAL_ATTR`) among them is what the
+    training is seeded from, whichever worker process trains it.
+    """
 
     params: dict[str, Any]
     attrs: dict[str, Any]
@@ -40,6 +45,16 @@ class Trainer(Protocol):
     def train(
         self, proposals: Sequence[Proposal], *, callbacks: Sequence[TrialCallback] = ()
     ) -> list[optuna.trial.FrozenTrial | None]: ...
+
+
+@runtime_checkable
+class PopulationOptimizer(Protocol):
+    """An optimizer that proposes whole populations and has a :class:`Trainer` train them:
+    parallel runs give it a trainer of worker processes rather than running copies of it."""
+
+    def with_trainer(self, trainer: Trainer) -> Optimizer:
+        """This optimizer, with its proposals trained by ``trainer``."""
+        ...
 
 
 class LocalTrainer:

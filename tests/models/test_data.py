@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models import data as data_module
-from models.data import load_mnist, resolve_source, stratified_split
+from models.data import content_digest, load_mnist, resolve_source, stratified_split
 from models.errors import ConfigError, DataError
 from tests.helpers import write_mnist_dir
 
@@ -33,7 +33,20 @@ def test_idx_directory(tmp_path, compress):
     _check_split(data.val, 20)
     _check_split(data.test, 50)
     assert np.bincount(data.val.y, minlength=10).tolist() == [2] * 10  # stratified
-    assert data.source == f"idx:{tmp_path.resolve()}"
+    assert data.source == "idx"
+
+
+def test_the_digest_identifies_the_digits_whatever_the_file_format_or_place(tmp_path):
+    (tmp_path / "gz").mkdir()
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "other").mkdir()
+    write_mnist_dir(tmp_path / "gz", compress=True)
+    write_mnist_dir(tmp_path / "raw", compress=False)
+    write_mnist_dir(tmp_path / "other", n_train=210)
+    gz, raw, other = (load_mnist(str(tmp_path / d)) for d in ("gz", "raw", "other"))
+    assert gz.sha256 == raw.sha256 and len(gz.sha256) == 64
+    assert other.sha256 != gz.sha256
+    assert str(tmp_path) not in repr(gz.describe())
 
 
 def test_split_is_seeded_and_disjoint(tmp_path):
@@ -61,7 +74,9 @@ def test_npz_file(tmp_path):
     np.savez(path, x_train=rng.integers(0, 256, (100, 28, 28), dtype=np.uint8), y_train=np.arange(100) % 10,
              x_test=rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), y_test=np.arange(30) % 10)
     data = load_mnist(str(path))
-    assert data.describe() == {"source": f"npz:{path.resolve()}", "train": 90, "val": 10, "test": 30}
+    with np.load(path) as arrays:
+        digest = content_digest(*(arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")))
+    assert data.describe() == {"source": "npz", "sha256": digest, "train": 90, "val": 10, "test": 30}
 
 
 def test_npz_missing_arrays(tmp_path):
@@ -73,7 +88,7 @@ def test_npz_missing_arrays(tmp_path):
 
 def test_embedded_mnist_5k():
     data = load_mnist("mnist-5k")
-    assert data.describe() == {"source": "mnist-5k", "train": 3600, "val": 400, "test": 1000}
+    assert data.describe() == {"source": "mnist-5k", "sha256": data.sha256, "train": 3600, "val": 400, "test": 1000}
     assert np.bincount(data.test.y).tolist() == [100] * 10
     assert np.bincount(data.val.y).tolist() == [40] * 10
     _check_split(data.train, 3600)
@@ -92,7 +107,7 @@ def test_auto_prefers_env_var_then_keras_cache_then_embedded(tmp_path, monkeypat
 def test_auto_loads_from_env_var(tmp_path, monkeypatch):
     write_mnist_dir(tmp_path)
     monkeypatch.setenv("MNIST_DATA", str(tmp_path))
-    assert load_mnist("auto").source == f"idx:{tmp_path.resolve()}"
+    assert load_mnist("auto").sha256 == load_mnist(str(tmp_path)).sha256
 
 
 def test_keras_source_failure_is_a_clear_error(monkeypatch):
@@ -148,3 +163,13 @@ def test_stratified_split_exact_total():
 def test_full_mnist(shared_mnist):
     data = load_mnist(str(shared_mnist))
     assert data.describe()["train"] == 54000 and len(data.val) == 6000 and len(data.test) == 10000
+
+
+def test_a_relative_path_read_from_another_directory_is_not_answered_from_the_cache(tmp_path, monkeypatch):
+    for place, n_train in (("a", 200), ("b", 210)):
+        (tmp_path / place / "mnist").mkdir(parents=True)
+        write_mnist_dir(tmp_path / place / "mnist", n_train=n_train)
+    monkeypatch.chdir(tmp_path / "a")
+    first = load_mnist("mnist")
+    monkeypatch.chdir(tmp_path / "b")
+    assert len(load_mnist("mnist").train) != len(first.train)

@@ -1,11 +1,24 @@
 from __future__ import annotations
 
 import logging
+import math
 
+import numpy as np
 import optuna
 import pytest
+from optuna.trial import TrialState
 
 from models.errors import ConfigError
+from search.objective import (
+    DIVERGED,
+    FAIL_KIND_ATTR,
+    INTERRUPTED,
+    NO_EPOCH,
+    OUT_OF_MEMORY,
+    PROPOSAL_ATTR,
+    WORKER_DIED,
+    training_seed,
+)
 from search.optimizers import create_optimizer
 from search.optimizers.hho import CACHE_HITS_ATTR, default_pop_size
 from search.space import DEFAULT_SPACE, SearchSpace
@@ -124,3 +137,99 @@ def test_populations_are_trained_as_batches_and_completion_order_does_not_change
     # Same proposals, same values: each result went back to the hawk that proposed it.
     by_params = {tuple(sorted(t.params.items())): t.value for t in in_order.trials}
     assert {tuple(sorted(t.params.items())): t.value for t in shuffled.trials} == by_params
+
+
+# Dropout in [0.05, 0.5]: the naive unit-cube round trip of each of these values lands one
+# float step away (0.28031973111511554 -> 0.2803197311151156), so a warm start from them
+# used to miss the cache and train them again.
+DROPOUT_SPACE = SearchSpace.from_dict({"dimensions": {
+    "dropout": {"type": "float", "low": 0.05, "high": 0.5},
+    "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+    "units": {"type": "int", "low": 16, "high": 256, "log": True},
+    "batch_size": {"type": "categorical", "choices": [32, 64, 128]},
+}})
+OFF_BY_A_STEP = (0.28031973111511554, 0.28786516846700977, 0.27516039383159197, 0.27772921513821786,
+                 0.2846863049595879)
+
+
+def _add(study, space, params, *, state=TrialState.COMPLETE, value=None, user_attrs=None):
+    study.add_trial(optuna.trial.create_trial(state=state, params=params, distributions=space.distributions(),
+                                              value=value, user_attrs=user_attrs or {}))
+
+
+def test_a_warm_start_trains_none_of_the_stored_configurations(db_url):
+    pop_size = 10  # the warm start keeps the best half: all five stored configurations
+    study = _study(db_url)
+    stored = []
+    for i, dropout in enumerate(OFF_BY_A_STEP):
+        params = {"dropout": dropout, "learning_rate": 1e-3 * (1 + i / 10), "units": 32 + i, "batch_size": 64}
+        _add(study, DROPOUT_SPACE, params, value=0.9 + i / 100)
+        stored.append(params)
+    budget = len(stored) + 12
+    objective = _run(study, budget, pop_size=pop_size, space=DROPOUT_SPACE)
+    new = study.trials[len(stored):]
+    assert objective.calls == len(new) == budget - len(stored)
+
+    def near(a, b):
+        return all(math.isclose(a[k], b[k], rel_tol=1e-12) if isinstance(b[k], float) else a[k] == b[k] for k in b)
+
+    retrained = [t.params for t in new if any(near(t.params, s) for s in stored)]
+    assert retrained == []
+    initial = [t for t in new if t.user_attrs["hho_restart"] == 0 and t.user_attrs["hho_phase"] == "init"]
+    assert len(initial) == pop_size - len(stored)  # only the random half of the first population was trained
+
+
+@pytest.mark.parametrize("kind, retried", [
+    (DIVERGED, False), (OUT_OF_MEMORY, False), (NO_EPOCH, False),
+    (INTERRUPTED, True), (WORKER_DIED, True), (None, True),
+])
+def test_a_failed_configuration_is_trained_again_only_when_the_run_failed_it(db_url, kind, retried):
+    # Three configurations in all, so HHO proposes every one of them, the failed one too.
+    space = SearchSpace.from_dict({"dimensions": {"num_layers": {"type": "int", "low": 1, "high": 3}}})
+    study = _study(db_url)
+    _add(study, space, {"num_layers": 1}, state=TrialState.FAIL,
+         user_attrs={FAIL_KIND_ATTR: kind} if kind is not None else {})
+    _run(study, 1 + 5, space=space)
+    trained = sorted(t.params["num_layers"] for t in study.trials[1:])
+    assert trained == ([1, 2, 3] if retried else [2, 3])
+    if not retried:
+        assert study.user_attrs[CACHE_HITS_ATTR] > 0  # HHO did propose it: the cache answered
+
+
+RUN_SEED = 7
+SEED_NOISE = 0.05  # large enough that a different seed changes which hawk is best
+
+
+class _SeededObjective(AnalyticObjective):
+    """The analytic objective plus noise drawn from the training seed, read as LstmObjective reads it."""
+
+    def __call__(self, trial):
+        value = super().__call__(trial)
+        return value + np.random.default_rng(training_seed(RUN_SEED, trial)).uniform(0.0, SEED_NOISE)
+
+
+def test_the_order_workers_claim_trials_in_changes_neither_values_nor_the_search(db_url):
+    budget, pop_size = 24, 5
+    in_order = _study(db_url, "in-order")
+    run_study(study=in_order, optimizer=create_optimizer("hho", seed=0, budget=budget, options={"pop_size": pop_size}),
+              objective=_SeededObjective(DEFAULT_SPACE), budget=budget)
+    shuffled = _study(db_url, "reversed")
+    objective = _SeededObjective(DEFAULT_SPACE)
+    trainer = _ReversedTrainer(shuffled, objective)
+    hho = create_optimizer("hho", seed=0, budget=budget, options={"pop_size": pop_size}).with_trainer(trainer)
+    run_study(study=shuffled, optimizer=hho, objective=objective, budget=budget)
+
+    def by_params(study):
+        return {tuple(sorted(t.params.items())): (t.value, t.number) for t in study.trials}
+
+    first, second = by_params(in_order), by_params(shuffled)
+    assert {k: v for k, (v, _) in second.items()} == {k: v for k, (v, _) in first.items()}
+    assert any(second[k][1] != number for k, (_, number) in first.items())  # the trial numbers did differ
+    assert sorted(t.user_attrs[PROPOSAL_ATTR] for t in shuffled.trials) == list(range(budget))
+
+
+def test_proposals_of_a_resumed_run_are_numbered_on_from_the_trials_held(db_url):
+    study = _study(db_url)
+    _run(study, 7)
+    _run(study, 12)
+    assert [t.user_attrs[PROPOSAL_ATTR] for t in study.trials] == list(range(12))

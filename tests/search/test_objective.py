@@ -10,7 +10,21 @@ import pytest
 from optuna.trial import TrialState
 
 from models.errors import ConfigError
-from search.objective import LstmObjective, TrainSettings, TrialFailed, trial_seed
+from search.objective import (
+    DIVERGED,
+    FAIL_KIND_ATTR,
+    INTERRUPTED,
+    NO_EPOCH,
+    OUT_OF_MEMORY,
+    PROPOSAL_ATTR,
+    WORKER_DIED,
+    LstmObjective,
+    TrainSettings,
+    TrialFailed,
+    is_retried,
+    training_seed,
+    trial_seed,
+)
 from search.optimizers.base import TRIAL_ERRORS
 from search.space import SearchSpace
 from tests.helpers import tiny_data
@@ -59,10 +73,22 @@ def test_diverged_loss_fails_the_trial_and_the_study_goes_on():
     reason = study.trials[0].user_attrs["fail_reason"]
     assert reason == "training loss became nan in epoch 1"
     assert study.trials[0].user_attrs["epochs_run"] == 1
+    assert [t.user_attrs[FAIL_KIND_ATTR] for t in study.trials] == [DIVERGED, DIVERGED]
 
 
-def test_trial_failed_is_the_declared_trial_error():
-    assert TrialFailed in TRIAL_ERRORS
+def test_a_trial_failure_fails_only_its_trial_and_any_other_error_stops_the_study():
+    def raising(error):
+        def objective(trial):
+            TINY.suggest(trial)
+            raise error
+        return objective
+
+    study = optuna.create_study(direction="maximize")
+    study.optimize(raising(TrialFailed("loss became nan")), n_trials=2, catch=TRIAL_ERRORS)  # as optimizers call it
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+    with pytest.raises(ValueError, match="a bug"):  # a bug is not a trial's failure: it must not be hidden
+        study.optimize(raising(ValueError("a bug")), n_trials=2, catch=TRIAL_ERRORS)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
 
 
 def test_trial_seeds_differ_across_runs_and_trials():
@@ -110,3 +136,51 @@ def test_a_stop_request_at_a_batch_end_stops_training_and_fails_the_trial():
     assert trial.intermediate_values == {}
     assert trial.user_attrs["epochs_run"] == 0
     assert 3 <= len(asked) < 5
+
+
+def test_a_stop_before_training_records_an_interrupt():
+    objective = LstmObjective(data=tiny_data(), space=TINY, settings=TrainSettings(epochs=1, batch_size=64), seed=0,
+                              stop_requested=lambda: True)
+    study = optuna.create_study(direction="maximize")
+    with pytest.raises(KeyboardInterrupt, match="stop requested before training"):
+        study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs[FAIL_KIND_ATTR] == INTERRUPTED
+
+
+def test_only_the_runs_failures_leave_a_configuration_owed_a_training():
+    kinds = (INTERRUPTED, WORKER_DIED, None, DIVERGED, OUT_OF_MEMORY, NO_EPOCH)
+    assert [is_retried(kind) for kind in kinds] == [True, True, True, False, False, False]
+
+
+def test_the_training_seed_comes_from_the_proposal_when_one_is_recorded():
+    study = optuna.create_study(direction="maximize")
+    study.ask()
+    trial = study.ask()  # number 1
+    assert training_seed(3, trial) == trial_seed(3, 1)
+    trial.set_user_attr(PROPOSAL_ATTR, 41)
+    assert training_seed(3, trial) == trial_seed(3, 41)
+    assert training_seed(3, study.trials[1]) == trial_seed(3, 41)  # a stored trial reads the same
+
+
+def test_trials_of_one_proposal_train_alike_whatever_their_numbers():
+    # As HHO's worker processes may claim them: the same proposal as trial 0 in one study
+    # and as trial 1 in another must train with the same seed.
+    objective = _objective(epochs=1)
+    params = {"units": 5, "learning_rate": 7e-3}
+
+    def as_proposal(trial):
+        trial.set_user_attr(PROPOSAL_ATTR, 4)
+        return objective(trial)
+
+    values = []
+    for claimed_before in (0, 1):
+        study = optuna.create_study(direction="maximize")
+        for _ in range(claimed_before):
+            study.enqueue_trial({"units": 4, "learning_rate": 5e-3})
+            study.optimize(objective, n_trials=1)
+        study.enqueue_trial(params)
+        study.optimize(as_proposal, n_trials=1)
+        values.append(study.trials[-1].value)
+    assert values[0] == values[1]

@@ -49,7 +49,8 @@ def test_categorical():
     [
         ({"units": {"type": "int", "low": 256, "high": 32}},
          "`low < high` must hold for 'units', but got low=256, high=32"),
-        ({"units": {"type": "integer", "low": 1, "high": 2}}, "has type 'integer'; the accepted types are int, float, categorical"),
+        ({"units": {"type": "integer", "low": 1, "high": 2}},
+         "has type 'integer'; the accepted types are int, float, categorical"),
         ({"layers": {"type": "int", "low": 1, "high": 2}}, "no hyperparameter 'layers'"),
         ({"units": {"type": "int", "low": 16, "high": 10**9}}, r"accepts 'units' in \[1, 2048\]"),
         ({"units": {"type": "float", "low": 1.0, "high": 2.0}}, "use type 'int'"),
