@@ -8,8 +8,8 @@ Every trial of every optimizer is stored in one Optuna storage. Exit codes: 0 su
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
+import io
 import logging
 import os
 import sys
@@ -41,13 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_launch(commands: Any, storage_help: str) -> None:
     from search.optimizers import OPTIMIZERS
-    from studies.pruners import PRUNERS
+    from studies.launch import DEFAULT_OPTIMIZER, DEFAULT_RECYCLE_EVERY
+    from studies.pruners import DEFAULT_PRUNER, PRUNERS
 
     launch = commands.add_parser("launch", help="create (or --resume) a study and run it",
                                  description="Create a study, or continue one with --resume, and run "
                                  "it until it holds --trials finished trials.")
     launch.add_argument("--study", required=True, help="study name (letters, digits, . _ -)")
-    launch.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="search algorithm (default: tpe)")
+    launch.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
+                        help=f"search algorithm (default: {DEFAULT_OPTIMIZER})")
     launch.add_argument("--trials", type=int, help="total finished trials the study should hold")
     launch.add_argument("--storage", help=storage_help)
     _add_training_options(launch)
@@ -55,11 +57,12 @@ def _add_launch(commands: Any, storage_help: str) -> None:
     launch.add_argument("--pop-size", type=int, help="HHO only: hawks per population "
                         "(default: budget/10, within [5, 30])")
     launch.add_argument("--pruner", choices=sorted(PRUNERS), help="stop poor trials early after an epoch "
-                        "(default: median, measured in benchmarks/results/pruning.md)")
+                        f"(default: {DEFAULT_PRUNER}, measured in benchmarks/results/pruning.md)")
     launch.add_argument("--jobs", type=int, default=1, help="worker processes sharing the study on this "
                         "machine, each with cores/J threads (default: 1)")
-    launch.add_argument("--recycle-every", type=int, default=25, help="replace a worker process after this "
-                        "many trials, since TensorFlow leaks memory per model; 0: never (default: 25)")
+    launch.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY, help="replace a worker "
+                        "process after this many trials, since TensorFlow leaks memory per model; 0: never "
+                        f"(default: {DEFAULT_RECYCLE_EVERY})")
     launch.add_argument("--resume", action="store_true", help="continue an existing study to --trials")
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
     launch.set_defaults(handler=_launch)
@@ -67,13 +70,16 @@ def _add_launch(commands: Any, storage_help: str) -> None:
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     """How every trial trains: the options launch and compare share."""
-    parser.add_argument("--epochs", type=int, help="training epochs per trial (default: 2)")
-    parser.add_argument("--batch-size", type=int, help="training batch size (default: 128)")
+    from search.objective import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
+    from studies.launch import DEFAULT_MAX_FAILURES
+
+    parser.add_argument("--epochs", type=int, help=f"training epochs per trial (default: {DEFAULT_EPOCHS})")
+    parser.add_argument("--batch-size", type=int, help=f"training batch size (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--data", help="MNIST source: a directory of IDX files, an mnist.npz, "
                         "'keras', 'mnist-5k' (embedded, offline) or 'auto' (default)")
     parser.add_argument("--space", help="search space file (.toml, .json, .yaml); default: the built-in space")
-    parser.add_argument("--max-failures", type=int, default=5,
-                        help="stop after this many consecutive failed trials (default: 5)")
+    parser.add_argument("--max-failures", type=int, help="stop after this many consecutive failed trials "
+                        f"(default: the study's, else {DEFAULT_MAX_FAILURES})")
 
 
 def _add_list(commands: Any, storage_help: str) -> None:
@@ -101,13 +107,16 @@ def _add_export(commands: Any, storage_help: str) -> None:
 
 
 def _add_dashboard(commands: Any, storage_help: str) -> None:
+    from studies.dashboard import DEFAULT_PORT, LOCAL_HOST
+
     dashboard = commands.add_parser(
         "dashboard", help="browse the studies of a store in optuna-dashboard",
         description="Serve optuna-dashboard (pip install 'lstm-tuner[dashboard]') on the study store. "
-        "It binds to 127.0.0.1 unless --host says otherwise; anyone who can reach it can edit studies.")
+        f"It binds to {LOCAL_HOST} unless --host says otherwise; anyone who can reach it can edit studies.")
     dashboard.add_argument("--storage", help=storage_help)
-    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    dashboard.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    dashboard.add_argument("--host", default=LOCAL_HOST,
+                           help=f"address to bind (default: {LOCAL_HOST}, this machine only)")
+    dashboard.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     dashboard.set_defaults(handler=_dashboard)
 
 
@@ -271,7 +280,7 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return _interrupted()
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+    except Exception as exc:
         if interrupts.requested:  # the interrupt, come out of TensorFlow as another error
             return _interrupted()
         if args.debug:
@@ -293,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(debug=args.debug, quiet=args.quiet)
     interrupts = Interrupts()
     interrupts.install()
-    with contextlib.suppress(AttributeError):
+    if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     return _run_handler(args.handler, args, interrupts)
 

@@ -56,7 +56,8 @@ def main() -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_mnist(args.data)
     warm_up(data, PARAMS)
-    space = SearchSpace.from_dict({"dimensions": {k: {"type": "categorical", "choices": [v]} for k, v in PARAMS.items()}})
+    fixed = {k: {"type": "categorical", "choices": [v]} for k, v in PARAMS.items()}
+    space = SearchSpace.from_dict({"dimensions": fixed})
     objective = LstmObjective(data=data, space=space, settings=TrainSettings(epochs=args.epochs), seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/profile.db"
@@ -74,7 +75,8 @@ def main() -> int:
     lines = [
         "# Where a trial's time goes",
         "",
-        f"Command: `python benchmarks/profile_trial.py --data {args.data} --trials {args.trials} --epochs {args.epochs}`",
+        f"Command: `python benchmarks/profile_trial.py --data {args.data} --trials {args.trials} "
+        f"--epochs {args.epochs}`",
         machine_line(),
         f"How: cProfile around `run_study` of {args.trials} trials (TPE, SQLite, the product's callbacks), after an "
         f"untimed warm-up fit; configuration {PARAMS}, {args.epochs} epoch(s), train {len(data.train)}, "

@@ -13,7 +13,7 @@ import yaml
 
 from models.data import check_source
 from models.errors import ConfigError, check_whole_number, first_line
-from search.objective import MAX_EPOCHS
+from search.objective import MAX_EPOCHS, training_seed
 from studies.record import StudyRecord
 from studies.storage import MASK, STORAGE_ENV_VAR, open_storage
 from studies.trials import best_finite
@@ -34,6 +34,8 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
         "trial": best.number,
         "validation_accuracy": best.value,
         "params": dict(best.params),
+        # The seed the trial trained with; retraining uses it too.
+        "train_seed": training_seed(record.seed if record is not None else 0, best),
     }
     if record is not None:
         config.update(
@@ -79,7 +81,8 @@ def export_best(
         ) from None
     config = best_config(study)
     if retrain:
-        from studies.retrain import load_for_retrain, retrain as run_retrain
+        from studies.retrain import load_for_retrain
+        from studies.retrain import retrain as run_retrain
 
         mnist = load_for_retrain(config, data=data)
         outcome = run_retrain(config, data=mnist, epochs=epochs, model_out=model_path)

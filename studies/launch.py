@@ -17,10 +17,11 @@ from typing import Any
 
 import optuna
 
-from models.data import check_source, load_mnist, resolve_source
-from models.errors import ConfigError, check_whole_number
+from models.data import MnistData, check_source, load_mnist
+from models.errors import ConfigError, DataError, check_whole_number
 from search.objective import LstmObjective, Objective, TrainSettings
 from search.optimizers import OpenGate, Optimizer, TrialCallback, TrialGate, create_optimizer
+from search.optimizers.trainer import PopulationOptimizer
 from search.space import DEFAULT_SPACE, SearchSpace
 from search.space_file import load_space_file
 from studies.gate import BudgetGate
@@ -78,7 +79,7 @@ def launch(
     pop_size: int | None = None,
     pruner: str | None = None,
     resume: bool = False,
-    max_failures: int = DEFAULT_MAX_FAILURES,
+    max_failures: int | None = None,
     progress: bool = False,
     jobs: int = 1,
     recycle_every: int = DEFAULT_RECYCLE_EVERY,
@@ -89,11 +90,15 @@ def launch(
     """Create (or with ``resume``, continue) a study and run it to ``trials`` finished trials.
 
     Options left as None take the stored value on resume, else the default. On resume, an
-    option given with a value other than the stored one is refused, naming both.
+    option given with a value other than the stored one is refused, naming both, except
+    ``trials`` and ``max_failures``, which a resume may change (the new values are
+    recorded). Raising ``trials`` keeps the optimizer's settings as the study planned them
+    (TPE keeps its start-up trial count, HHO its population size): they stay recorded as
+    ``optimizer_settings``, with the budget they were planned for as ``initial_budget``.
 
     With ``jobs`` > 1, ``jobs`` worker processes (each calling ``worker_init`` first, e.g.
     to set up logging) train the study's trials, and the budget is exact: TPE and random
-    run one sampler per process; HHO (``evaluates_populations``) runs here and has each
+    run one sampler per process; HHO (a ``PopulationOptimizer``) runs here and has each
     population trained by the processes. TensorFlow's ``fit`` leaks memory with every
     new model (about 11 MB per tiny trial, see benchmarks/results/memory.md), so a worker
     process is replaced after ``recycle_every`` trials (0: never); a run of more trials
@@ -105,22 +110,24 @@ def launch(
         studies.progress.TooManyFailures: ``max_failures`` trials in a row failed.
     """
     check_study_name(study_name)
-    check_whole_number("--max-failures", max_failures, low=1, high=MAX_TRIALS)
+    if max_failures is not None:
+        check_whole_number("--max-failures", max_failures, low=1, high=MAX_TRIALS)
     check_whole_number("--jobs", jobs, low=1, high=MAX_JOBS)
     check_whole_number("--recycle-every", recycle_every, low=0, high=MAX_TRIALS)
     if trials is not None:
         check_whole_number("--trials", trials, low=1, high=MAX_TRIALS)
     if pruner is not None:
         check_pruner(pruner)
-    given = _Choices(optimizer, seed, epochs, batch_size, data, _read_space(space), pop_size, pruner)
+    given = _Choices(optimizer, seed, epochs, batch_size, data, _read_space(space), pop_size, pruner, max_failures)
     study, record, objective, runner = _open(study_name, storage, given, trials, resume=resume, worker=worker)
+    max_failures = record.max_failures or DEFAULT_MAX_FAILURES
     study.pruner = create_pruner(record.pruner, epochs=record.train["epochs"])
     fail_dead_trials(study)
     url = resolve_url(storage)
     gate = BudgetGate(study=study, budget=record.budget, url=url)
     remaining = record.budget - count_finished(study)
     in_processes = per_process is None and remaining > 0 and (jobs > 1 or 0 < recycle_every < remaining)
-    if in_processes and getattr(runner, "evaluates_populations", False):
+    if in_processes and isinstance(runner, PopulationOptimizer):
         # One optimizer here, its populations trained by worker processes.
         with TrainerPool(jobs=jobs, study=study, storage=storage, per_process=recycle_every or None,
                          worker_init=worker_init) as pool:
@@ -141,7 +148,7 @@ def open_for_training(*, study_name: str, storage: str | None) -> tuple[optuna.S
     """An existing study, ready for a worker process to train trials of it: the study (its
     pruner set), the objective (data loaded; trials tagged, the gate released once stored)
     and the study's budget gate."""
-    given = _Choices(None, None, None, None, None, None, None, None)
+    given = _Choices(None, None, None, None, None, None, None, None, None)
     study, record, objective, _ = _open(study_name, storage, given, None, resume=True, worker=0)
     study.pruner = create_pruner(record.pruner, epochs=record.train["epochs"])
     gate = BudgetGate(study=study, budget=record.budget, url=resolve_url(storage))
@@ -158,8 +165,7 @@ def _open(
         record, objective, runner = _prepare(given, trials, stored=stored, worker=worker,
                                              started=len(study.get_trials(deepcopy=False)))
         _check_resumable(name, stored, record)
-        if record.budget != stored.budget:
-            study.set_user_attr("budget", record.budget)
+        _record_changes(study, stored, record)
         return study, record, objective, runner
     if trials is None:
         raise ConfigError("--trials is required for a new study (the total number of trials to run)")
@@ -216,6 +222,7 @@ class _Choices:
     space: SearchSpace | None
     pop_size: int | None
     pruner: str | None
+    max_failures: int | None
 
 
 def _read_space(space: SearchSpace | str | Path | None) -> SearchSpace | None:
@@ -234,6 +241,8 @@ def _prepare(
     name = pick(given.optimizer, stored and stored.optimizer, DEFAULT_OPTIMIZER)
     seed = check_whole_number("--seed", pick(given.seed, stored and stored.seed, 0), low=0, high=2**31 - 1)
     budget = pick(trials, stored and stored.budget, None)
+    # The optimizer's settings stay those planned for the study's first budget (see launch).
+    initial_budget = pick(None, stored and (stored.initial_budget or stored.budget), budget)
     stored_train = stored.train if stored else {}
     settings = TrainSettings(
         epochs=pick(given.epochs, stored_train.get("epochs"), TrainSettings.epochs),
@@ -242,21 +251,63 @@ def _prepare(
     space = given.space or (SearchSpace.from_dict(stored.space) if stored else DEFAULT_SPACE)
     stored_pop = (stored.optimizer_settings.get("pop_size") if stored else None)
     options = {"pop_size": pick(given.pop_size, stored_pop if name == "hho" else None, None)}
-    runner = create_optimizer(name, seed=seed, budget=budget, options=options)
+    runner = create_optimizer(name, seed=seed, budget=initial_budget, options=options)
     settings_of_study = runner.settings()
     if worker or started:
-        runner = create_optimizer(name, seed=worker_seed(seed, worker, started), budget=budget, options=options)
-    source = pick(given.data, stored and stored.data.get("location"), DEFAULT_DATA)
-    check_source(source)
-    mnist = load_mnist(source)
+        runner = create_optimizer(name, seed=worker_seed(seed, worker, started), budget=initial_budget,
+                                  options=options)
+    source = pick(given.data, stored and stored.data.get("given"), DEFAULT_DATA)
+    mnist = _load_data(source, stored=stored if given.data is None else None)
     record = StudyRecord(
         optimizer=name, optimizer_settings=settings_of_study, seed=seed, budget=budget,
-        space=space.to_dict(), train=settings.to_dict(),
+        initial_budget=initial_budget, space=space.to_dict(), train=settings.to_dict(),
         pruner=pick(given.pruner, stored and stored.pruner, DEFAULT_PRUNER),
-        data={**mnist.describe(), "location": resolve_source(source)},
+        max_failures=given.max_failures or (stored and stored.max_failures) or DEFAULT_MAX_FAILURES,
+        data={**mnist.describe(), "given": source},
     )
     objective = LstmObjective(data=mnist, space=space, settings=settings, seed=seed, stop_requested=signal_received)
     return record, objective, runner
+
+
+def _load_data(source: str, *, stored: StudyRecord | None) -> MnistData:
+    """Load ``source``; ``stored`` when it is the data source a resumed study recorded.
+
+    Raises:
+        ConfigError: the recorded source is gone or now holds other data (pass --data).
+        DataError: a source given now that is missing or not MNIST.
+    """
+    if stored is None:
+        check_source(source)
+        return load_mnist(source)
+    wanted = stored.data.get("sha256")
+    label = f"sha256 {wanted}" if wanted else f"{stored.data.get('train')} training samples"
+    try:
+        check_source(source)
+        mnist = load_mnist(source)
+    except DataError as exc:
+        raise ConfigError(
+            f"the study's data was given as {source!r} ({label}), and it cannot be read from here: {exc}. "
+            "Pass --data with the same data"
+        ) from None
+    if wanted and mnist.sha256 != wanted:
+        raise ConfigError(
+            f"the study's data was given as {source!r} ({label}), but {source!r} now holds data with "
+            f"sha256 {mnist.sha256}. Pass --data with the data the study was tuned on"
+        )
+    return mnist
+
+
+def _record_changes(study: optuna.Study, stored: StudyRecord, record: StudyRecord) -> None:
+    """Write what a resume may change (budget, max failures) and log a raised budget."""
+    if record.budget != stored.budget:
+        study.set_user_attr("budget", record.budget)
+        _logger.info("Budget of study %r changed from %d to %d trials; the optimizer keeps its settings %s "
+                     "(planned for %d)", study.study_name, stored.budget, record.budget,
+                     record.optimizer_settings, record.initial_budget)
+    if stored.initial_budget is None:
+        study.set_user_attr("initial_budget", record.initial_budget)
+    if record.max_failures != stored.max_failures:
+        study.set_user_attr("max_failures", record.max_failures)
 
 
 def _load_existing(name: str, store: optuna.storages.BaseStorage) -> optuna.Study:

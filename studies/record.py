@@ -15,6 +15,8 @@ from typing import Any
 
 import optuna
 
+from models.data import DATA_IDENTITY
+
 PRODUCT = "lstm-tuner"
 _VERSIONED = ("lstm-tuner", "optuna", "keras", "tensorflow-cpu", "tensorflow", "mealpy", "numpy")
 # Fields a resumed run must share with the stored study; the others may differ.
@@ -31,6 +33,11 @@ class StudyRecord:
     train: dict[str, Any]
     data: dict[str, Any]
     pruner: str = "none"  # studies made before pruning existed never pruned
+    # The budget the optimizer's settings were planned for: the first one (a resume may
+    # raise ``budget``); None in studies made before it was recorded.
+    initial_budget: int | None = None
+    # Failed trials in a row that stop a run; None in studies made before it was recorded.
+    max_failures: int | None = None
     versions: dict[str, str] = dataclasses.field(default_factory=lambda: package_versions())
 
     def write(self, study: optuna.Study) -> None:
@@ -45,16 +52,40 @@ class StudyRecord:
         if attrs.get("product") != PRODUCT:
             return None
         names = [f.name for f in dataclasses.fields(cls)]
-        return cls(**{n: attrs[n] for n in names if n in attrs})
+        fields = {n: attrs[n] for n in names if n in attrs}
+        if isinstance(fields.get("data"), dict):
+            fields["data"] = _current_data_record(fields["data"])
+        return cls(**fields)
 
     def differences(self, other: StudyRecord) -> list[str]:
-        """Lines ``field: stored X, given Y`` for every field in :data:`MUST_MATCH` that differs."""
+        """Lines ``field: stored X, given Y`` for every field in :data:`MUST_MATCH` that differs.
+
+        Data compare by identity only (kind, digest, split sizes), not by the path given;
+        a digest missing from an older record is not compared.
+        """
         mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
+        mine["data"] = data_identity(mine["data"])
+        theirs["data"] = {k: v for k, v in data_identity(theirs["data"]).items() if k in mine["data"]}
         return [
             f"{name}: stored {mine[name]!r}, given {theirs[name]!r}"
             for name in MUST_MATCH
             if canonical(mine[name]) != canonical(theirs[name])
         ]
+
+
+def data_identity(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a data record that say which data it is (see :data:`models.data.DATA_IDENTITY`)."""
+    return {k: data[k] for k in DATA_IDENTITY if k in data}
+
+
+def _current_data_record(data: dict[str, Any]) -> dict[str, Any]:
+    """A data record in today's form: records made before digests kept the path as
+    ``location`` and in ``source`` (``idx:/path``); the path becomes ``given``."""
+    data = dict(data)
+    if "location" in data:
+        data.setdefault("given", data.pop("location"))
+    data["source"] = str(data.get("source", "")).split(":", 1)[0]
+    return data
 
 
 def canonical(value: Any) -> Any:

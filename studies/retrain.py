@@ -16,6 +16,7 @@ from models.data import MnistData, check_source, load_mnist
 from models.errors import ConfigError
 from models.lstm import build_model
 from search.objective import TrainSettings, trial_seed
+from studies.record import data_identity
 
 _logger = logging.getLogger(__name__)
 
@@ -33,23 +34,24 @@ def check_model_out(path: str | Path) -> Path:
 
 
 def load_for_retrain(config: dict[str, Any], *, data: str | None) -> MnistData:
-    """The data the study was tuned on (or ``data``, if its splits have the same sizes).
+    """The data the study was tuned on: from ``data`` if given, else from where the study
+    recorded it was given; either way it must be the same data (digest and split sizes).
 
     Raises:
-        ConfigError: unusable source, or splits that differ from the study's.
+        ConfigError: unusable source, or data other than the study's.
     """
     recorded = config.get("data", {})
-    source = data or recorded.get("location")
+    source = data or recorded.get("given")
     if source is None:
         raise ConfigError(f"study {config['study']!r} does not record its data; pass --data")
     check_source(source)
     mnist = load_mnist(source)
-    sizes = {k: v for k, v in mnist.describe().items() if k != "source"}
-    expected = {k: recorded[k] for k in sizes if k in recorded}
-    if expected and expected != sizes:
+    expected = {k: v for k, v in data_identity(recorded).items() if k != "source"}
+    found = {k: v for k, v in mnist.describe().items() if k in expected}
+    if expected != found:
         raise ConfigError(
-            f"--data {source!r} has splits {sizes}, but study {config['study']!r} was tuned on {expected}; "
-            "pass the data the study used"
+            f"data {source!r} is {found}, but study {config['study']!r} was tuned on {expected}; "
+            "pass --data with the data the study used"
         )
     return mnist
 
@@ -70,7 +72,7 @@ def retrain(
     x = np.concatenate([data.train.x, data.val.x])
     y = np.concatenate([data.train.y, data.val.y])
     keras.backend.clear_session()
-    keras.utils.set_random_seed(trial_seed(config.get("seed", 0), config["trial"]))
+    keras.utils.set_random_seed(config.get("train_seed", trial_seed(config.get("seed", 0), config["trial"])))
     model = build_model(params)
     _logger.info("Retraining trial %d of %r on %d samples (%s) for %d epoch(s)",
                  config["trial"], config["study"], len(y), RETRAINED_ON, settings.epochs)

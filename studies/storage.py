@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from models.errors import ConfigError, first_line
-from studies.identity import WORKER_ATTR, worker_identity
+from studies.identity import WORKER_ATTR, record_worker_death, worker_identity
 
 _logger = logging.getLogger(__name__)
 
@@ -34,6 +35,16 @@ HEARTBEAT_GRACE_S = 60
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # What a password is shown as (SQLAlchemy's own mask).
 MASK = "***"
+# Optuna's RDB table of each running trial's last heartbeat, stamped by the database's clock.
+_HEARTBEATS = sqlalchemy.table(
+    "trial_heartbeats",
+    sqlalchemy.column("trial_id", sqlalchemy.Integer),
+    sqlalchemy.column("heartbeat", sqlalchemy.DateTime),
+)
+# The fail reason of a trial failed by the heartbeat.
+STALE_REASON = "its worker sent no heartbeat within the grace period (died, or hung)"
+# This project's extras that install a database driver, by the name SQLAlchemy gives the driver.
+DRIVER_EXTRAS = {"psycopg": "postgres"}
 
 
 def resolve_url(url: str | None) -> str:
@@ -57,8 +68,34 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def heartbeat_run_seconds(storage: optuna.storages.BaseStorage, trial: FrozenTrial) -> float | None:
+    """Seconds from ``trial``'s start to its last heartbeat: how long it is known to have run.
+
+    None when that is unknown: a storage without Optuna's heartbeat table, or a trial
+    with no heartbeat (heartbeat off, or its worker died before the first one). The
+    heartbeat is stamped by the database's clock (UTC for SQLite) and the start by the
+    worker's, so the heartbeat is first moved onto this host's clock.
+    """
+    rdb = _rdb_storage(storage)
+    if rdb is None or trial.datetime_start is None:
+        return None
+    query = sqlalchemy.select(_HEARTBEATS.c.heartbeat, sqlalchemy.func.now()).where(
+        _HEARTBEATS.c.trial_id == trial._trial_id  # noqa: SLF001 - the row's key
+    )
+    with rdb.engine.connect() as connection:
+        row = connection.execute(query).one_or_none()
+        host_now = datetime.now()
+    if row is None:
+        return None
+    # Naive, as Optuna compares them (PostgreSQL returns now() with a time zone).
+    heartbeat, database_now = (stamp.replace(tzinfo=None) for stamp in row)
+    last_beat = heartbeat - (database_now - host_now)
+    return max(0.0, (last_beat - trial.datetime_start).total_seconds())
+
+
 class TaggingStorage(optuna.storages.RDBStorage):
-    """Optuna's RDB storage, except that a new trial carries its worker from the start.
+    """Optuna's RDB storage, except that a new trial carries its worker from the start,
+    and a trial failed by the heartbeat carries the record of its worker's death.
 
     The ``worker`` user attribute is written in the same transaction that creates the
     trial, so a process killed at any moment after creating a trial leaves it failable
@@ -71,6 +108,25 @@ class TaggingStorage(optuna.storages.RDBStorage):
             template_trial = optuna.trial.create_trial(state=TrialState.RUNNING,
                                                        user_attrs={WORKER_ATTR: worker_identity()})
         return super()._create_new_trial(study_id, template_trial)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Optuna's heartbeat-stale trials, each first given :func:`record_worker_death`.
+
+        :func:`optuna.storages.fail_stale_trials` fails the trials this returns. The record
+        is written here, before, because Optuna refuses to set the attributes of a finished
+        trial (so its ``heartbeat_stale_trial_callback``, called after, cannot). A trial
+        another process finishes meanwhile is skipped; one its own (silent, not dead)
+        worker finishes right after the record keeps the record, but not the FAIL that
+        :func:`studies.compare.metrics.effective_seconds` requires to read it.
+        """
+        stale = super()._get_stale_trial_ids(study_id)
+        for trial_id in stale:
+            trial = self.get_trial(trial_id)
+            try:
+                record_worker_death(self, trial_id, reason=STALE_REASON, ran_seconds=heartbeat_run_seconds(self, trial))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+        return stale
 
 
 def open_storage(url: str | None, *, must_exist: bool) -> optuna.storages.RDBStorage:
@@ -98,8 +154,50 @@ def open_storage(url: str | None, *, must_exist: bool) -> optuna.storages.RDBSto
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
                 grace_period=HEARTBEAT_GRACE_S,
             )
-    except (SQLAlchemyError, ValueError, RuntimeError, ImportError) as exc:
+    except ImportError as exc:
+        raise ConfigError(_missing_driver_message(url, exc)) from None
+    except (SQLAlchemyError, ValueError, RuntimeError) as exc:
         raise ConfigError(f"cannot open storage {mask_url(url)}: {first_line(exc)}") from None
+
+
+def _rdb_storage(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
+    """The RDB storage behind ``storage`` (a study holds its RDB storage in Optuna's cache); None if none."""
+    if isinstance(storage, optuna.storages._CachedStorage):  # noqa: SLF001 - what optuna.get_storage wraps an RDBStorage in
+        storage = storage._backend  # noqa: SLF001
+    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
+
+
+def _missing_driver_message(url: str, exc: ImportError) -> str:
+    """What to say when the driver of ``url`` cannot be imported: the module it needs and how to install it.
+
+    Optuna replaces the driver's ImportError by a generic one; the real cause is in its chain.
+    """
+    cause = _root_import_error(exc)
+    module = cause.name
+    driver = _driver_name(url) or module or ""
+    missing = f"the Python module {module!r}" if module else f"its driver {driver!r}"
+    extra = DRIVER_EXTRAS.get(driver)
+    fix = (f'install it with `pip install -e ".[{extra}]"`' if extra is not None else
+           "install the package that provides it, or name an installed driver in the URL (dialect+driver://...)")
+    return (f"cannot open storage {mask_url(url)}: {missing} cannot be imported ({first_line(cause)}), "
+            f"and SQLAlchemy needs it for this URL; {fix}")
+
+
+def _root_import_error(exc: ImportError) -> ImportError:
+    """The innermost ImportError of ``exc``'s chain of causes."""
+    root, seen = exc, {id(exc)}
+    while isinstance(inner := root.__cause__ or root.__context__, ImportError) and id(inner) not in seen:
+        root = inner
+        seen.add(id(inner))
+    return root
+
+
+def _driver_name(url: str) -> str | None:
+    """The name of the driver SQLAlchemy picks for ``url`` (its default for the dialect if the URL names none)."""
+    try:
+        return make_url(url).get_driver_name()
+    except (SQLAlchemyError, ValueError, ImportError):
+        return None
 
 
 def _parse(url: str) -> sqlalchemy.engine.URL:

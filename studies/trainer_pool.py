@@ -96,12 +96,12 @@ class TrainerPool:
             if number == _REFUSED:
                 waiting.clear()  # the study is full: start nothing more
                 continue
-            out[index] = self._finished(number)
+            trial = out[index] = self._finished(number)
             if error is None:
                 try:
                     for callback in callbacks:
-                        callback(self._study, out[index])
-                except Exception as exc:  # e.g. too many failures: let running trials finish, start none
+                        callback(self._study, trial)
+                except Exception as exc:  # noqa: BLE001 - raised again below, once the running trials finish
                     error = exc
                     waiting.clear()
         if error is not None:

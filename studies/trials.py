@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 
 import optuna
 from optuna.trial import TrialState
 
-from search.objective import FAIL_REASON_ATTR, Objective
-from studies.identity import WORKER_ATTR, is_dead_local_worker, worker_identity
+from search.objective import Objective
+from studies.identity import (
+    WORKER_ATTR,
+    is_dead_local_worker,
+    record_worker_death,
+    worker_identity,
+)
+from studies.storage import heartbeat_run_seconds
 
 _logger = logging.getLogger(__name__)
 
@@ -45,17 +52,27 @@ def count_finished(study: optuna.Study) -> int:
 def fail_dead_trials(study: optuna.Study) -> list[int]:
     """Mark FAIL every RUNNING trial whose worker process on this host no longer exists.
 
+    Each carries :func:`studies.identity.record_worker_death`, with the seconds up to its
+    last heartbeat (:func:`studies.storage.heartbeat_run_seconds`) when there is one.
     Trials of live processes, and of other hosts, are left alone (Optuna's heartbeat
-    covers those). Returns the numbers of the trials failed.
+    covers those), and so is a trial another process finishes first (a second resume,
+    the heartbeat). Returns the numbers of the trials failed here.
     """
+    storage = study._storage  # noqa: SLF001 - Optuna offers no public way to fail another's trial
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get(WORKER_ATTR)
-        if not is_dead_local_worker(worker):
+        if not is_dead_local_worker(trial.user_attrs.get(WORKER_ATTR)):
             continue
-        storage = study._storage  # noqa: SLF001 - Optuna offers no public way to fail another's trial
-        storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, f"worker process {worker['pid']} died")  # noqa: SLF001
-        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)  # noqa: SLF001
+        pid = trial.user_attrs[WORKER_ATTR]["pid"]
+        trial_id = trial._trial_id  # noqa: SLF001
+        try:
+            record_worker_death(storage, trial_id, reason=f"worker process {pid} died",
+                                ran_seconds=heartbeat_run_seconds(storage, trial))
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            _logger.info("Trial %d of dead process %s was finished by another process", trial.number, pid)
+            continue
         failed.append(trial.number)
     if failed:
         _logger.warning("Marked %d trial(s) left RUNNING by dead processes as FAIL: %s", len(failed), failed)
@@ -64,5 +81,6 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
 
 def best_finite(trials: Iterable[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
     """The COMPLETE trial with the highest finite value, or None."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    return max(complete, key=lambda t: t.value, default=None)
+    complete = [(t.value, t) for t in trials
+                if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
+    return max(complete, key=lambda pair: pair[0], default=(None, None))[1]

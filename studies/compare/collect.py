@@ -1,8 +1,11 @@
 """Reading the studies of a comparison back from the storage, and checking they compare.
 
-Studies compare when they share what decides how hard the problem is: the search space,
-the data (source and split sizes), the training settings and the budget, and when each
-holds exactly its budget of finished trials.
+Studies compare when they share everything that changes what a study can reach at a
+fixed budget: the search space, the data (kind of source, content digest and split sizes,
+not the path it was given as), the training settings
+(epochs, batch size), the budget, the pruner and the number of failures in a row that
+stops a run; and when each holds exactly its budget of finished trials. A difference is
+named with the field and both values.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ import optuna
 
 from models.errors import ConfigError
 from search.optimizers.hho import CACHE_HITS_ATTR
-from studies.record import StudyRecord, canonical
+from studies.record import StudyRecord, canonical, data_identity
 from studies.trials import FINISHED_STATES
 
 # Record fields every study of one comparison must share.
-COMPARED_FIELDS = ("space", "data", "train", "budget")
+COMPARED_FIELDS = ("space", "data", "train", "budget", "pruner", "max_failures")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,13 +65,18 @@ def comparability_problems(runs: Sequence[StudyRun]) -> list[str]:
     reference = runs[0]
     for run in runs[1:]:
         for field in COMPARED_FIELDS:
-            mine, theirs = getattr(reference.record, field), getattr(run.record, field)
+            mine, theirs = _compared(reference.record, field), _compared(run.record, field)
             if canonical(mine) != canonical(theirs):
                 problems.append(f"{field}: {reference.name} has {mine!r}, {run.name} has {theirs!r}")
     for run in runs:
         if len(run.trials) != run.record.budget:
             problems.append(f"{run.name} holds {len(run.trials)} finished trials of its budget {run.record.budget}")
     return problems
+
+
+def _compared(record: StudyRecord, field: str) -> Any:
+    value = getattr(record, field)
+    return data_identity(value) if field == "data" else value
 
 
 def check_comparable(runs: Sequence[StudyRun], *, force: bool) -> list[str]:
@@ -81,7 +89,8 @@ def check_comparable(runs: Sequence[StudyRun], *, force: bool) -> list[str]:
     if problems and not force:
         raise ConfigError(
             "these studies do not compare: " + "; ".join(problems)
-            + ". Finish them (launch --resume) or pass --force to report anyway."
+            + ". Compare studies made with the same settings, finish unfinished ones (launch --resume), "
+            "or pass --force to report anyway."
         )
     return problems
 

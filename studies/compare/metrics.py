@@ -2,7 +2,9 @@
 
 Time is *trial time*: the summed durations of its finished trials, in trial order. It
 is what one worker spends, it survives interruptions and resumes (gaps between runs
-do not count), and HHO proposals answered from its cache cost nothing.
+do not count), and HHO proposals answered from its cache cost nothing. A trial whose
+worker died counts only the time it is known to have run (:func:`effective_seconds`),
+not the time until another process failed it.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from search.objective import FAIL_REASON_ATTR
+from search.objective import FAIL_KIND_ATTR, FAIL_REASON_ATTR, WORKER_DIED
 from studies.compare.collect import StudyRun
+from studies.identity import RAN_SECONDS_ATTR
 
 TRAIN_SECONDS_ATTR = "train_seconds"
 
@@ -29,11 +32,27 @@ def best_so_far(run: StudyRun) -> list[float | None]:
     return curve
 
 
+def effective_seconds(trial: FrozenTrial) -> float | None:
+    """The seconds ``trial`` counts for in trial time; None when unknown.
+
+    Its duration, except for a trial failed because its worker died: that one's duration
+    runs until another process noticed, so it counts what it is known to have run (its
+    ``ran_seconds``, at most its duration), or is unknown without that record.
+    """
+    duration = trial.duration.total_seconds() if trial.duration is not None else 0.0
+    if trial.state != TrialState.FAIL or trial.user_attrs.get(FAIL_KIND_ATTR) != WORKER_DIED:
+        return duration
+    ran = trial.user_attrs.get(RAN_SECONDS_ATTR)
+    if isinstance(ran, bool) or not isinstance(ran, int | float) or not math.isfinite(ran) or ran < 0:
+        return None
+    return min(float(ran), duration)
+
+
 def elapsed_seconds(run: StudyRun) -> list[float]:
-    """After each finished trial, the summed duration of the trials so far."""
+    """After each finished trial, the summed :func:`effective_seconds` of the trials so far (unknown counts 0)."""
     total, curve = 0.0, []
     for trial in run.trials:
-        total += trial.duration.total_seconds() if trial.duration is not None else 0.0
+        total += effective_seconds(trial) or 0.0
         curve.append(total)
     return curve
 
@@ -62,6 +81,8 @@ def run_metrics(run: StudyRun, *, target: float) -> dict[str, Any]:
                                 if t.state == TrialState.FAIL and FAIL_REASON_ATTR in t.user_attrs}),
         "cache_hits": run.cache_hits,
         "trial_seconds": elapsed[-1] if elapsed else 0.0,
+        # Trials whose worker died with no record of how long they ran: counted as 0 s above.
+        "unknown_durations": sum(effective_seconds(t) is None for t in run.trials),
         "train_seconds": sum(float(t.user_attrs.get(TRAIN_SECONDS_ATTR, 0.0)) for t in run.trials),
         "trials_to_target": None if hit is None else hit + 1,
         "seconds_to_target": None if hit is None else elapsed[hit],

@@ -9,6 +9,7 @@ from typing import Any
 
 from studies.compare import figures
 from studies.compare.collect import StudyRun
+from studies.compare.stats import EXACT_MAX_SPLITS, MONTE_CARLO_RESAMPLES, MONTE_CARLO_SEED, POWER
 from studies.compare.summary import build_summary
 
 SUMMARY_FILE = "summary.json"
@@ -46,7 +47,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += [
         "## Verdict", "", summary["verdict"], "",
         "## Set-up", "",
-        f"- Budget: {settings['budget']} finished trials per study; training: {_kv(settings['train'])}",
+        f"- Budget: {settings['budget']} finished trials per study; training: {_kv(settings['train'])}; "
+        f"pruner: {_recorded(settings.get('pruner'))}; failures in a row that stop a run: "
+        f"{_recorded(settings.get('max_failures'))}",
         f"- Data: {_kv({k: v for k, v in settings['data'].items() if k != 'location'})}",
         f"- Search space: {_space(settings['space'])}",
         f"- Storage: `{summary['storage']}`",
@@ -83,14 +86,20 @@ def _optimizer_table(summary: dict[str, Any]) -> list[str]:
 def _test_table(tests: list[dict[str, Any]]) -> list[str]:
     if not tests:
         return ["No pair of optimizers to test."]
-    rows = ["Two-sided Mann-Whitney U on the final best validation accuracy of each seed.", "",
-            "| pair | n | U | p | p (Holm) | Vargha-Delaney A | Cliff's delta | seeds needed (80% power) |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["Two-sided Mann-Whitney U on the final best validation accuracy of each seed (a seed without a "
+            "complete trial counts with the worst value). p comes from the permutation distribution of U over "
+            f"the splits of the pooled values, ties included: exact up to {EXACT_MAX_SPLITS:,} splits, else "
+            f"{MONTE_CARLO_RESAMPLES:,} random splits (seed {MONTE_CARLO_SEED}). The smallest p is the lowest "
+            "the test can give for these values.", "",
+            "| pair | n | U | method | p | p (Holm) | smallest p | Vargha-Delaney A | Cliff's delta "
+            f"| seeds needed ({POWER:.0%} power) | at alpha |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in tests:
         rows.append(
             f"| {t['first']} vs {t['second']} | {t['n_first']}, {t['n_second']} | {t['u_statistic']:g} | "
-            f"{t['p_value']:.3g} | {t['p_holm']:.3g} | {t['vargha_delaney_a']:.2f} | {t['cliffs_delta']:.2f} | "
-            f"{t['seeds_needed'] if t['seeds_needed'] is not None else 'no effect seen'} |"
+            f"{t['method']} | {t['p_value']:.3g} | {t['p_holm']:.3g} | {t['smallest_p_value']:.3g} | "
+            f"{t['vargha_delaney_a']:.2f} | {t['cliffs_delta']:.2f} | "
+            f"{t['seeds_needed'] if t['seeds_needed'] is not None else 'no effect seen'} | {t['seeds_alpha']:.3g} |"
         )
     return rows
 
@@ -107,6 +116,10 @@ def _run_table(runs: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _recorded(value: Any) -> str:
+    return "not recorded" if value is None else str(value)
+
+
 def _f(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -121,5 +134,6 @@ def _space(space: dict[str, Any]) -> str:
         if "choices" in spec:
             parts.append(f"`{name}` in {spec['choices']}")
         else:
-            parts.append(f"`{name}` {spec['type']} [{spec['low']:g}, {spec['high']:g}]{' log' if spec.get('log') else ''}")
+            log = " log" if spec.get("log") else ""
+            parts.append(f"`{name}` {spec['type']} [{spec['low']:g}, {spec['high']:g}]{log}")
     return ", ".join(parts)

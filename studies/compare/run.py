@@ -22,8 +22,8 @@ from search.space import SearchSpace
 from search.space_file import load_space_file
 from studies.compare.collect import StudyRun, check_comparable, collect_runs
 from studies.compare.report import write_report
+from studies.launch import MAX_TRIALS, check_study_name, launch
 from studies.pruners import check_pruner
-from studies.launch import DEFAULT_MAX_FAILURES, MAX_TRIALS, check_study_name, launch
 from studies.storage import open_storage, resolve_url
 
 _logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def compare(
     resume: bool = False,
     target: float | None = None,
     pruner: str | None = None,
-    max_failures: int = DEFAULT_MAX_FAILURES,
+    max_failures: int | None = None,
     command: str | None = None,
     worker_init: Callable[[], None] | None = None,
 ) -> ComparisonResult:

@@ -1,7 +1,10 @@
 """The numbers of a comparison report, as one JSON-ready dict (``summary.json``).
 
 Everything here is computed from the stored trials of the compared studies, so anyone
-can recompute it from the storage.
+can recompute it from the storage. A seed whose study has no COMPLETE trial counts with
+:data:`NO_COMPLETE_TRIAL_VALUE` (the objective's worst value, what HHO's fitness gives a
+failed trial) in the tests and the per-optimizer statistics, and is listed under
+``no_complete_trial``, so the worst outcome never drops out of the comparison.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from search.objective import LstmObjective
 from studies.compare.collect import StudyRun
 from studies.compare.metrics import run_metrics
 from studies.compare.stats import ALPHA, holm, mann_whitney
@@ -21,6 +25,8 @@ from studies.trials import best_finite
 SUMMARY_FORMAT = 1
 # Default target: this fraction of the best validation accuracy seen in any compared study.
 DEFAULT_TARGET_FRACTION = 0.99
+# The best value of a seed whose study has no COMPLETE trial: the worst value there is.
+NO_COMPLETE_TRIAL_VALUE = LstmObjective.worst_value
 
 
 def describe(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -53,22 +59,23 @@ def build_summary(
         "command": command,
         "storage": mask_url(storage),
         "settings": {"budget": reference.budget, "train": reference.train, "data": reference.data,
-                     "space": reference.space},
+                     "space": reference.space, "pruner": reference.pruner,
+                     "max_failures": reference.max_failures},
         "not_comparable": list(problems),
         "target": {"value": target_value, "rule": rule},
         "best_overall": overall,
         "optimizers": per_optimizer,
         "tests": tests,
-        "verdict": verdict(per_optimizer, tests, alpha=ALPHA),
+        "verdict": verdict(per_optimizer, tests, alpha=ALPHA, worst=NO_COMPLETE_TRIAL_VALUE),
         "runs": metrics,
     }
 
 
 def _best_overall(runs: Sequence[StudyRun]) -> dict[str, Any] | None:
-    best = None
+    best: dict[str, Any] | None = None
     for run in runs:
         trial = best_finite(run.trials)
-        if trial is not None and (best is None or trial.value > best["value"]):
+        if trial is not None and trial.value is not None and (best is None or trial.value > best["value"]):
             best = {"study": run.name, "optimizer": run.optimizer, "seed": run.seed,
                     "trial": trial.number, "value": trial.value, "params": dict(trial.params)}
     return best
@@ -80,7 +87,13 @@ def _target(target: float | None, overall: dict[str, Any] | None) -> tuple[float
     if overall is None:
         return 1.0, "no study has a complete trial"
     value = DEFAULT_TARGET_FRACTION * overall["value"]
-    return value, f"{DEFAULT_TARGET_FRACTION:g} x the best validation accuracy of the comparison ({overall['value']:.4f})"
+    rule = f"{DEFAULT_TARGET_FRACTION:g} x the best validation accuracy of the comparison ({overall['value']:.4f})"
+    return value, rule
+
+
+def final_best(run: dict[str, Any]) -> float:
+    """The value a seed's run counts with: its best, or the worst value without one."""
+    return NO_COMPLETE_TRIAL_VALUE if run["best"] is None else run["best"]
 
 
 def _optimizer_summary(group: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,8 +101,9 @@ def _optimizer_summary(group: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "studies": [m["study"] for m in group],
         "seeds": [m["seed"] for m in group],
-        "best": describe([m["best"] for m in group if m["best"] is not None]),
-        "best_values": [m["best"] for m in group],
+        "best": describe([final_best(m) for m in group]),
+        "best_values": [final_best(m) for m in group],
+        "no_complete_trial": [m["seed"] for m in group if m["best"] is None],
         "trial_seconds": describe([m["trial_seconds"] for m in group]),
         "train_seconds": describe([m["train_seconds"] for m in group]),
         "finished": sum(m["finished"] for m in group),
@@ -103,10 +117,13 @@ def _optimizer_summary(group: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _pair_tests(groups: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    values = {name: [m["best"] for m in group if m["best"] is not None] for name, group in groups.items()}
+    """Every pair of optimizers tested on every seed's final best; seeds needed at the
+    level of Holm's first step, ``ALPHA / pairs``."""
+    values = {name: [final_best(m) for m in group] for name, group in groups.items()}
     pairs = [(a, b) for a, b in itertools.combinations(groups, 2) if values[a] and values[b]]
-    tests = [mann_whitney(a, values[a], b, values[b]).to_dict() for a, b in pairs]
-    for test, adjusted in zip(tests, holm([t["p_value"] for t in tests])):
+    level = ALPHA / max(len(pairs), 1)
+    tests = [mann_whitney(first=a, x=values[a], second=b, y=values[b], alpha=level).to_dict() for a, b in pairs]
+    for test, adjusted in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
         test["p_holm"] = adjusted
         test["significant"] = adjusted < ALPHA
     return tests

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import statistics
 
 import matplotlib.image
 import optuna
 import pytest
 from optuna.trial import TrialState
-from scipy import stats as scipy_stats
 
 import run_search
+from models.errors import ConfigError
 from search.space import DEFAULT_SPACE
 from studies.compare import StudyRun
-from studies.compare.collect import comparability_problems
+from studies.compare.collect import check_comparable, comparability_problems
 from studies.compare.metrics import run_metrics
+from studies.compare.report import render_markdown
+from studies.compare.stats import seeds_needed
 from studies.compare.summary import build_summary
 from studies.record import StudyRecord
 from tests.helpers import tiny_space_file
+from tests.studies.test_compare_stats import brute_force_p
 
 START = datetime.datetime(2026, 1, 1)
 
@@ -35,10 +39,10 @@ def _trial(number, state, value, seconds, offset):
     return trial
 
 
-def _run(name, optimizer, seed, outcomes, *, train=None):
+def _run(name, optimizer, seed, outcomes, *, train=None, data=None, **record_fields):
     record = StudyRecord(optimizer=optimizer, optimizer_settings={}, seed=seed, budget=len(outcomes),
                          space=DEFAULT_SPACE.to_dict(), train=train or {"epochs": 1, "batch_size": 128},
-                         data={"source": "x", "train": 1, "val": 1, "test": 1})
+                         data=data or {"source": "x", "train": 1, "val": 1, "test": 1}, **record_fields)
     trials = [_trial(i, state, value, seconds, offset=100 * i) for i, (state, value, seconds) in enumerate(outcomes)]
     return StudyRun(name=name, record=record, trials=tuple(trials), cache_hits=0)
 
@@ -74,6 +78,78 @@ def test_verdict_names_the_winner_only_when_the_test_says_so():
     assert "about 6 seeds per optimizer" in few["verdict"]
 
 
+FLOOR_SENTENCE = re.compile(r"the smallest p-value the test can give is ([0-9.e-]+)")
+P_VALUE = re.compile(r" p = ([0-9.e-]+), (not )?below alpha = ([0-9.]+)")
+
+
+@pytest.mark.parametrize(("low", "high", "p"), [
+    ([0.97, 0.97, 0.97], [0.98, 0.98, 0.98], 0.1),  # the normal approximation said 0.0469
+    ([0.97, 0.97, 0.97, 0.97], [0.98, 0.98, 0.98], 2 / 35),  # it said 0.0247
+    ([0.97, 0.97, 0.97], [0.98, 0.98, 0.975], 0.1),  # it said 0.0593 next to "smallest is 0.1"
+])
+def test_tied_seeds_get_the_exact_p_value_and_a_consistent_verdict(low, high, p):
+    summary = _separated(low, high)
+    test = summary["tests"][0]
+    assert test["p_value"] == pytest.approx(p) and test["method"] == "exact"
+    assert test["p_value"] == pytest.approx(brute_force_p(low, high))
+    assert not test["significant"] and test["p_holm"] >= test["smallest_p_value"]
+    text = summary["verdict"]
+    assert text.startswith("No significant difference between hho and tpe at this budget")
+    assert "found better" not in text
+    quoted_p, negated, alpha = P_VALUE.search(text).groups()
+    assert negated and float(quoted_p) >= float(alpha) == 0.05
+    floor = FLOOR_SENTENCE.search(text)
+    assert floor is not None and float(floor.group(1)) == pytest.approx(test["smallest_p_value"], rel=1e-3)
+    assert float(quoted_p) >= float(floor.group(1))
+
+
+def test_several_pairs_state_the_holm_level_of_the_seeds_needed():
+    runs = [_run(f"{o}{i}", o, i, [(C, base + i / 100, 1.0)])
+            for o, base in (("hho", 0.90), ("tpe", 0.95), ("random", 0.80)) for i in range(3)]
+    summary = build_summary(runs, storage="sqlite:///x.db", target=None, problems=[], command=None)
+    assert [t["seeds_alpha"] for t in summary["tests"]] == pytest.approx([0.05 / 3] * 3)
+    assert all(t["seeds_needed"] == seeds_needed(1.0, alpha=0.05 / 3) for t in summary["tests"])
+    assert seeds_needed(1.0, alpha=0.05 / 3) > seeds_needed(1.0)
+    assert f"about {seeds_needed(1.0, alpha=0.05 / 3)} seeds per optimizer would detect it with 80% power at " \
+           "alpha = 0.0167 (0.05 / 3 pairs, the first step of Holm's correction)" in summary["verdict"]
+
+
+def test_a_seed_without_a_complete_trial_counts_as_the_worst_value():
+    runs = [_run("a0", "hho", 0, [(C, 0.95, 1.0)]), _run("a1", "hho", 1, [(F, None, 1.0), (F, None, 1.0)]),
+            _run("a2", "hho", 2, [(C, 0.96, 1.0)])]
+    runs += [_run(f"b{i}", "tpe", i, [(C, v, 1.0)]) for i, v in enumerate([0.90, 0.91, 0.92])]
+    summary = build_summary(runs, storage="sqlite:///x.db", target=None, problems=[], command=None)
+    test = summary["tests"][0]
+    assert (test["n_first"], test["n_second"]) == (3, 3)
+    assert test["p_value"] == pytest.approx(brute_force_p([0.95, 0.0, 0.96], [0.90, 0.91, 0.92]))
+    hho = summary["optimizers"]["hho"]
+    assert hho["best_values"] == [0.95, 0.0, 0.96] and hho["no_complete_trial"] == [1]
+    assert (hho["best"]["n"], hho["best"]["min"], hho["best"]["median"]) == (3, 0.0, 0.95)
+    assert summary["optimizers"]["tpe"]["no_complete_trial"] == []
+    sentence = ("hho seed 1 had no complete trial and is counted with the worst value 0.0 "
+                "in the test and the statistics.")
+    assert sentence in summary["verdict"] and sentence in render_markdown(summary)
+
+
+def _differing(same, **fields):
+    a = _run("a", "hho", 0, [(C, 0.5, 1.0)], **same)
+    b = _run("b", "tpe", 0, [(C, 0.5, 1.0)], **{**same, **fields})
+    return [a, b]
+
+
+@pytest.mark.parametrize(("same", "field", "value", "problem"), [
+    ({"pruner": "median"}, "pruner", "none", "pruner: a has 'median', b has 'none'"),
+    ({"max_failures": 3}, "max_failures", 10, "max_failures: a has 3, b has 10"),
+])
+def test_studies_differing_in_pruner_or_max_failures_do_not_compare(same, field, value, problem):
+    runs = _differing(same, **{field: value})
+    assert comparability_problems(runs) == [problem]
+    with pytest.raises(ConfigError, match=f"these studies do not compare: {re.escape(problem)}"):
+        check_comparable(runs, force=False)
+    assert check_comparable(runs, force=True) == [problem]
+    assert comparability_problems(_differing(same)) == []
+
+
 def test_default_target_is_a_fraction_of_the_best_seen():
     summary = _separated([0.5, 0.6], [0.7, 0.8])
     assert summary["target"]["value"] == pytest.approx(0.99 * 0.8)
@@ -83,7 +159,8 @@ def test_default_target_is_a_fraction_of_the_best_seen():
 def test_comparability_problems_name_the_field_and_the_short_study():
     a = _run("a", "hho", 0, [(C, 0.5, 1.0), (C, 0.6, 1.0)])
     b = _run("b", "tpe", 0, [(C, 0.5, 1.0), (C, 0.6, 1.0)], train={"epochs": 3, "batch_size": 128})
-    assert any(p.startswith("train: a has") for p in comparability_problems([a, b]))
+    assert comparability_problems([a, b]) == [
+        "train: a has {'epochs': 1, 'batch_size': 128}, b has {'epochs': 3, 'batch_size': 128}"]
     short = StudyRun(name="c", record=a.record, trials=a.trials[:1], cache_hits=0)
     assert comparability_problems([a, short]) == ["c holds 1 finished trials of its budget 2"]
 
@@ -141,8 +218,7 @@ def test_every_number_of_the_summary_is_recomputed_from_the_stored_trials(compar
         assert described["median"] == pytest.approx(statistics.median(values))
         assert (described["min"], described["max"]) == (min(values), max(values))
     test = summary["tests"][0]
-    expected = scipy_stats.mannwhitneyu(best["hho"], best["tpe"], alternative="two-sided")
-    assert test["p_value"] == pytest.approx(expected.pvalue)
+    assert test["p_value"] == pytest.approx(brute_force_p(best["hho"], best["tpe"]))
     overall = max(v for values in best.values() for v in values)
     assert summary["best_overall"]["value"] == overall
     assert summary["target"]["value"] == pytest.approx(0.99 * overall)
@@ -204,5 +280,15 @@ def test_export_compare_writes_the_overall_winner(comparison, tmp_path):
     assert run_search.main(["export", "--compare", str(directory / "out"), "--out", str(out)]) == 0
     config = json.loads(out.read_text())
     best = summary["best_overall"]
-    assert (config["study"], config["trial"], config["validation_accuracy"]) == (best["study"], best["trial"], best["value"])
+    assert (config["study"], config["trial"], config["validation_accuracy"]) == (
+        best["study"], best["trial"], best["value"])
     assert config["params"] == best["params"]
+
+
+def test_the_same_data_given_by_two_paths_compares_and_other_data_does_not():
+    data = {"source": "idx", "sha256": "a" * 64, "train": 9, "val": 1, "test": 5}
+    assert comparability_problems(_differing({"data": {**data, "given": "mnist"}},
+                                             data={**data, "given": "/elsewhere/mnist"})) == []
+    problems = comparability_problems(_differing({"data": {**data, "given": "mnist"}},
+                                                 data={**data, "sha256": "b" * 64, "given": "mnist"}))
+    assert [p.split(":")[0] for p in problems] == ["data"] and "given" not in problems[0]

@@ -12,15 +12,17 @@ import weakref
 import pytest
 
 from studies.interrupts import Interrupts, deferred, raise_if_interrupted, signal_received
+from tests.helpers import sigint_as_in_a_terminal
 
 
 @pytest.fixture
 def restore_handlers():
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    """Ctrl-C as in a terminal however the suite was started, and the handlers as they were afterwards."""
+    saved = signal.getsignal(signal.SIGTERM)
     hook = sys.unraisablehook
-    yield
-    for signum, handler in saved.items():
-        signal.signal(signum, handler)
+    with sigint_as_in_a_terminal():
+        yield
+    signal.signal(signal.SIGTERM, saved)
     sys.unraisablehook = hook
 
 
@@ -93,4 +95,22 @@ def test_while_deferred_a_signal_waits_for_a_safe_point(restore_handlers):
 def test_without_an_installed_handler_deferring_changes_nothing(restore_handlers):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with deferred():
-        raise_if_interrupted()  # nothing received: no exception
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):  # Python's own Ctrl-C, at once: nothing defers it
+            os.kill(os.getpid(), signal.SIGINT)
+        assert not signal_received()
+        raise_if_interrupted()  # nothing was remembered, so the safe point lets the code go on
+
+
+def test_an_ignored_ctrl_c_stays_ignored_and_sigterm_is_still_handled(restore_handlers):
+    # nohup and background jobs start a process with SIGINT ignored: the user meant it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    interrupts = Interrupts()
+    interrupts.install()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    os.kill(os.getpid(), signal.SIGINT)
+    assert not interrupts.requested
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert interrupts.requested

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+import importlib
+
+import keras
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from models import data as data_module
+from models.data import load_mnist
 from models.errors import ConfigError
 from studies import launch
 from studies.record import StudyRecord
-from tests.helpers import tiny_space_file
+from tests.helpers import tiny_space_file, write_mnist_dir
 
 pytestmark = pytest.mark.slow
+
+launch_api = importlib.import_module("studies.launch")  # the module; ``studies.launch`` is also the function
 
 
 @pytest.fixture
@@ -31,10 +38,11 @@ def test_launch_records_everything_and_resume_runs_only_what_is_missing(db_url, 
     record = StudyRecord.read(study)
     assert record.optimizer == "tpe" and record.seed == 0 and record.budget == 2
     assert record.train == {"epochs": 1, "batch_size": 128}
-    assert record.data == {"source": "mnist-5k", "train": 3600, "val": 400, "test": 1000, "location": "mnist-5k"}
+    assert record.data == {"source": "mnist-5k", "sha256": load_mnist("mnist-5k").sha256, "train": 3600,
+                           "val": 400, "test": 1000, "given": "mnist-5k"}
     assert record.optimizer_settings["n_startup_trials"] == 2
     assert set(record.space["dimensions"]) == {"units", "learning_rate"}
-    assert "optuna" in record.versions and "keras" in record.versions
+    assert record.versions["optuna"] == optuna.__version__ and record.versions["keras"] == keras.__version__
     first = [t.datetime_start for t in study.trials]
 
     result = launch(study_name="s", trials=3, storage=db_url, resume=True)  # options come from the study
@@ -72,3 +80,64 @@ def test_new_study_needs_trials(db_url, tiny):
 def test_bad_study_names(db_url, tiny, name):
     with pytest.raises(ConfigError, match="--study must be"):
         _launch(db_url, tiny, study_name=name)
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Studies are created and resumed as usual, but no trial is trained (settings only)."""
+    monkeypatch.setattr(launch_api, "run_study", lambda **kwargs: None)
+
+
+def _record(db_url, name="s"):
+    return StudyRecord.read(optuna.load_study(study_name=name, storage=db_url))
+
+
+def test_raising_the_budget_on_resume_keeps_the_optimizer_settings_planned_for_the_first(db_url, tiny, no_training):
+    _launch(db_url, tiny, trials=8)  # TPE plans 2 random start-up trials for 8
+    assert _record(db_url).optimizer_settings["n_startup_trials"] == 2
+    launch(study_name="s", trials=20, storage=db_url, resume=True)  # 20 alone would plan 5
+    record = _record(db_url)
+    assert (record.budget, record.initial_budget) == (20, 8)
+    assert record.optimizer_settings["n_startup_trials"] == 2
+    launch(study_name="s", trials=24, storage=db_url, resume=True)
+    assert (_record(db_url).budget, _record(db_url).initial_budget) == (24, 8)
+
+
+def test_max_failures_is_recorded_and_a_resume_may_change_it(db_url, tiny, no_training):
+    _launch(db_url, tiny, trials=2)
+    assert _record(db_url).max_failures == launch_api.DEFAULT_MAX_FAILURES
+    launch(study_name="s", trials=2, storage=db_url, resume=True, max_failures=9)
+    assert _record(db_url).max_failures == 9
+    launch(study_name="s", trials=2, storage=db_url, resume=True)
+    assert _record(db_url).max_failures == 9
+
+
+def test_data_is_recorded_by_the_name_given_and_its_digest_never_an_absolute_path(db_url, tiny, tmp_path,
+                                                                                   monkeypatch, no_training):
+    (tmp_path / "mnist").mkdir()
+    write_mnist_dir(tmp_path / "mnist")
+    monkeypatch.chdir(tmp_path)
+    _launch(db_url, tiny, data="mnist")
+    data = _record(db_url).data
+    assert data == {"source": "idx", "sha256": load_mnist("mnist").sha256, "train": 180, "val": 20, "test": 50,
+                    "given": "mnist"}
+    assert str(tmp_path) not in repr(data)
+
+
+def test_resume_finds_the_same_data_given_elsewhere_and_refuses_other_or_missing_data(
+        db_url, tiny, tmp_path, monkeypatch, no_training):
+    (tmp_path / "mnist").mkdir()
+    write_mnist_dir(tmp_path / "mnist")
+    monkeypatch.chdir(tmp_path)
+    _launch(db_url, tiny, data="mnist")
+    (tmp_path / "mnist").rename(tmp_path / "moved")
+    with pytest.raises(ConfigError, match="given as 'mnist'.*cannot be read from here.*Pass --data"):
+        launch(study_name="s", trials=2, storage=db_url, resume=True)
+    launch(study_name="s", trials=2, storage=db_url, resume=True, data="moved")  # same digits: accepted
+    (tmp_path / "mnist").mkdir()
+    write_mnist_dir(tmp_path / "mnist", n_train=210)  # other digits where the study's data was
+    data_module._load_cached.cache_clear()  # a process loads a source once; this one changed under it
+    with pytest.raises(ConfigError, match="now holds data with sha256"):
+        launch(study_name="s", trials=2, storage=db_url, resume=True)
+    with pytest.raises(ConfigError, match="data: stored .*sha256"):
+        launch(study_name="s", trials=2, storage=db_url, resume=True, data="mnist")

@@ -6,13 +6,17 @@ import optuna
 import pytest
 import yaml
 
+from models.data import load_mnist
 from models.errors import ConfigError
+from search.objective import trial_seed
 from search.optimizers import create_optimizer
 from search.space import DEFAULT_SPACE
 from studies import export_best, list_studies, run_study
+from studies.export import best_config
 from studies.listing import format_table
 from studies.record import StudyRecord
-from tests.helpers import AnalyticObjective
+from studies.retrain import load_for_retrain
+from tests.helpers import AnalyticObjective, write_mnist_dir
 
 
 @pytest.fixture
@@ -44,7 +48,7 @@ def test_export_reproduces_the_best_trial(store, tmp_path, suffix):
     export_best(study_name="b-hho", storage=store, out=out)
     config = json.loads(out.read_text()) if suffix == ".json" else yaml.safe_load(out.read_text())
     best = optuna.load_study(study_name="b-hho", storage=store).best_trial
-    assert config["params"] == best.params and config["validation_accuracy"] == best.value and config["trial"] == best.number
+    assert (config["params"], config["validation_accuracy"], config["trial"]) == (best.params, best.value, best.number)
     assert config["optimizer"] == "hho" and config["search_space"] == DEFAULT_SPACE.to_dict()
     assert config["train"] == {"epochs": 1, "batch_size": 128} and config["data"] == {"source": "mnist-5k"}
 
@@ -63,3 +67,24 @@ def test_list_of_missing_storage(tmp_path):
 def test_export_out_must_be_json_or_yaml(store, tmp_path):
     with pytest.raises(ConfigError, match="--out must end in .json, .yaml, .yml"):
         export_best(study_name="a-tpe", storage=store, out=tmp_path / "x.txt")
+
+
+def test_retraining_reads_the_study_data_where_it_was_given_and_refuses_other_digits(tmp_path, monkeypatch):
+    for name, n_train in (("mnist", 200), ("copy", 200), ("other", 210)):
+        (tmp_path / name).mkdir()
+        write_mnist_dir(tmp_path / name, n_train=n_train, compress=name != "copy")
+    monkeypatch.chdir(tmp_path)
+    config = {"study": "s", "data": {**load_mnist("mnist").describe(), "given": "mnist"}}
+    assert load_for_retrain(config, data=None).sha256 == config["data"]["sha256"]
+    assert load_for_retrain(config, data="copy").sha256 == config["data"]["sha256"]  # same digits, raw files
+    with pytest.raises(ConfigError, match="'other' is .*sha256.*pass --data with the data the study used"):
+        load_for_retrain(config, data="other")
+
+
+def test_the_export_names_the_seed_the_trial_trained_with():
+    study = optuna.create_study(direction="maximize")
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.5}, distributions={"x": dist}, value=0.9,
+                                              user_attrs={"proposal": 7}))  # trial 0, HHO's proposal 7
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.2}, distributions={"x": dist}, value=0.1))
+    assert best_config(study)["train_seed"] == trial_seed(0, 7) != trial_seed(0, 0)

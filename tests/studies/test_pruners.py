@@ -10,7 +10,7 @@ from models.errors import ConfigError
 from search.optimizers import OPTIMIZERS, create_optimizer
 from search.optimizers.hho import _fitness
 from studies.launch import run_study
-from studies.pruners import PRUNERS, create_pruner
+from studies.pruners import HYPERBAND_REDUCTION_FACTOR, MEDIAN_STARTUP_TRIALS, PRUNERS, create_pruner
 from studies.trials import count_finished
 from tests.helpers import AnalyticObjective
 
@@ -33,8 +33,13 @@ class SteppedObjective(AnalyticObjective):
 def test_registry_and_validation():
     assert set(PRUNERS) == {"none", "median", "hyperband"}
     assert isinstance(create_pruner("none", epochs=3), optuna.pruners.NopPruner)
-    assert isinstance(create_pruner("median", epochs=3), optuna.pruners.MedianPruner)
-    assert isinstance(create_pruner("hyperband", epochs=3), optuna.pruners.HyperbandPruner)
+    median = create_pruner("median", epochs=3)
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert (median._n_startup_trials, median._n_warmup_steps) == (MEDIAN_STARTUP_TRIALS, 0)
+    hyperband = create_pruner("hyperband", epochs=7)
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert (hyperband._min_resource, hyperband._max_resource, hyperband._reduction_factor) == (
+        1, 7, HYPERBAND_REDUCTION_FACTOR)
     with pytest.raises(ConfigError, match="--pruner must be one of none, median, hyperband, but got 'asha'"):
         create_pruner("asha", epochs=3)
 
