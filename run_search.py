@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from studies.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from studies.interrupts import Interrupts
+from studies.running.interrupts import Interrupts
 
 _logger = logging.getLogger("run_search")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studies.storage import DEFAULT_STORAGE, STORAGE_ENV_VAR
+    from studies.store.storage import DEFAULT_STORAGE, STORAGE_ENV_VAR
 
     parser = argparse.ArgumentParser(
         prog="run_search.py",
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_launch(commands: Any, storage_help: str) -> None:
     from search.optimizers import OPTIMIZERS
     from studies.launch import DEFAULT_OPTIMIZER, DEFAULT_RECYCLE_EVERY
-    from studies.pruners import DEFAULT_PRUNER, PRUNERS
+    from studies.running.pruners import DEFAULT_PRUNER, PRUNERS
 
     launch = commands.add_parser("launch", help="create (or --resume) a study and run it",
                                  description="Create a study, or continue one with --resume, and run "
@@ -170,7 +170,7 @@ def reproduce_command(argv: Sequence[str]) -> str:
     """The command line that reproduces this run: no --resume or log flags, the password masked."""
     import shlex
 
-    from studies.storage import mask_url
+    from studies.store.storage import mask_url
 
     dropped = {"--resume", "--debug", "-q", "--quiet", "--no-progress"}
     words, mask_next = ["python", "run_search.py"], False
@@ -264,8 +264,8 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from models.errors import ConfigError
-    from studies.progress import TooManyFailures
-    from studies.workers import WorkerFailed
+    from studies.running.progress import TooManyFailures
+    from studies.running.workers import WorkerFailed
 
     try:
         with logging_redirect_tqdm():

@@ -54,9 +54,9 @@ def through_objective(data, seed: int) -> tuple[float, float, float]:
     from search.objective import LstmObjective, TrainSettings
     from search.optimizers import create_optimizer
     from search.space import SearchSpace
-    from studies.gate import BudgetGate
     from studies.launch import run_study
-    from studies.storage import open_storage
+    from studies.store.admission import BudgetGate
+    from studies.store.storage import open_storage
 
     # Single-choice dimensions pin the configuration while going through the normal path.
     space = SearchSpace.from_dict(

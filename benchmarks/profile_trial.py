@@ -49,9 +49,9 @@ def main() -> int:
     from search.objective import LstmObjective, TrainSettings
     from search.optimizers import create_optimizer
     from search.space import SearchSpace
-    from studies.gate import BudgetGate
     from studies.launch import run_study
-    from studies.storage import open_storage
+    from studies.store.admission import BudgetGate
+    from studies.store.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_mnist(args.data)

@@ -51,7 +51,7 @@ def run_ours(name: str, *, data, epochs: int, budget: float, seed: int) -> list[
     from search.optimizers import create_optimizer
     from search.space import DEFAULT_SPACE
     from studies.launch import run_study
-    from studies.pruners import create_pruner
+    from studies.running.pruners import create_pruner
 
     optimizer, pruner = OURS[name]
     objective = LstmObjective(data=data, space=DEFAULT_SPACE, settings=TrainSettings(epochs=epochs, batch_size=BATCH),

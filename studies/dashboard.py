@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from models.errors import ConfigError, check_whole_number
-from studies.storage import mask_url, open_storage, resolve_url
+from studies.store.storage import mask_url, open_storage, resolve_url
 
 _logger = logging.getLogger(__name__)
 

@@ -24,15 +24,15 @@ from search.optimizers import OpenGate, Optimizer, TrialCallback, TrialGate, cre
 from search.optimizers.trainer import PopulationOptimizer
 from search.space import DEFAULT_SPACE, SearchSpace
 from search.space_file import load_space_file
-from studies.gate import BudgetGate
-from studies.interrupts import deferred, signal_received
-from studies.progress import FailureGuard, TrialLogger
-from studies.pruners import DEFAULT_PRUNER, check_pruner, create_pruner
-from studies.record import StudyRecord
-from studies.storage import mask_url, open_storage, resolve_url
-from studies.trainer_pool import TrainerPool
-from studies.trials import WorkerTagged, best_finite, count_finished, fail_dead_trials
-from studies.workers import run_workers, worker_seed
+from studies.running.interrupts import deferred, signal_received
+from studies.running.progress import FailureGuard, TrialLogger
+from studies.running.pruners import DEFAULT_PRUNER, check_pruner, create_pruner
+from studies.running.trainer_pool import TrainerPool
+from studies.running.workers import run_workers, worker_seed
+from studies.store.admission import BudgetGate
+from studies.store.record import StudyRecord
+from studies.store.storage import mask_url, open_storage, resolve_url
+from studies.store.trials import WorkerTagged, best_finite, count_finished, fail_dead_trials
 
 _logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def launch(
 
     Raises:
         ConfigError: bad input (nothing written).
-        studies.progress.TooManyFailures: ``max_failures`` trials in a row failed.
+        studies.running.progress.TooManyFailures: ``max_failures`` trials in a row failed.
     """
     check_study_name(study_name)
     if max_failures is not None:

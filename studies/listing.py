@@ -7,9 +7,9 @@ import dataclasses
 import optuna
 from optuna.trial import TrialState
 
-from studies.record import StudyRecord
-from studies.storage import open_storage
-from studies.trials import FINISHED_STATES, best_finite
+from studies.store.record import StudyRecord
+from studies.store.storage import open_storage
+from studies.store.trials import FINISHED_STATES, best_finite
 
 
 @dataclasses.dataclass(frozen=True)

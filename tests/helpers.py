@@ -20,7 +20,8 @@ from models.data import MnistData, Split
 from search.objective import TrialFailed
 from search.space import DEFAULT_SPACE, SearchSpace
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
 class AnalyticObjective:

@@ -2,7 +2,7 @@
 
 HHO proposes parameters itself; a :class:`Trainer` runs each proposal as one pinned
 trial of the study. :class:`LocalTrainer` runs them one after another in this process;
-``studies.trainer_pool.TrainerPool`` runs a batch of them in parallel worker processes
+``studies.running.trainer_pool.TrainerPool`` runs a batch of them in parallel worker processes
 (HHO's population-parallel ``--jobs``).
 """
 

@@ -18,8 +18,8 @@ import optuna
 
 from models.errors import ConfigError
 from search.optimizers.hho import CACHE_HITS_ATTR
-from studies.record import StudyRecord, canonical, data_identity
-from studies.trials import FINISHED_STATES
+from studies.store.record import StudyRecord, canonical, data_identity
+from studies.store.trials import FINISHED_STATES
 
 # Record fields every study of one comparison must share.
 COMPARED_FIELDS = ("space", "data", "train", "budget", "pruner", "max_failures")

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.objective import FAIL_KIND_ATTR, FAIL_REASON_ATTR, WORKER_DIED
 from studies.compare.collect import StudyRun
-from studies.identity import RAN_SECONDS_ATTR
+from studies.store.identity import RAN_SECONDS_ATTR
 
 TRAIN_SECONDS_ATTR = "train_seconds"
 

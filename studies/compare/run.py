@@ -23,8 +23,8 @@ from search.space_file import load_space_file
 from studies.compare.collect import StudyRun, check_comparable, collect_runs
 from studies.compare.report import write_report
 from studies.launch import MAX_TRIALS, check_study_name, launch
-from studies.pruners import check_pruner
-from studies.storage import open_storage, resolve_url
+from studies.running.pruners import check_pruner
+from studies.store.storage import open_storage, resolve_url
 
 _logger = logging.getLogger(__name__)
 

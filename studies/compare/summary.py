@@ -19,8 +19,8 @@ from studies.compare.collect import StudyRun
 from studies.compare.metrics import run_metrics
 from studies.compare.stats import ALPHA, holm, mann_whitney
 from studies.compare.verdict import verdict
-from studies.storage import mask_url
-from studies.trials import best_finite
+from studies.store.storage import mask_url
+from studies.store.trials import best_finite
 
 SUMMARY_FORMAT = 1
 # Default target: this fraction of the best validation accuracy seen in any compared study.

@@ -9,8 +9,8 @@ from optuna.trial import TrialState
 from search.optimizers import OPTIMIZERS, create_optimizer
 from search.space import SearchSpace
 from studies.launch import run_study
-from studies.progress import TooManyFailures
-from studies.trials import count_finished
+from studies.running.progress import TooManyFailures
+from studies.store.trials import count_finished
 from tests.helpers import AnalyticObjective
 
 MIXED_SPACE = SearchSpace.from_dict(

@@ -11,7 +11,7 @@ from models import data as data_module
 from models.data import load_mnist
 from models.errors import ConfigError
 from studies import launch
-from studies.record import StudyRecord
+from studies.store.record import StudyRecord
 from tests.helpers import tiny_space_file, write_mnist_dir
 
 pytestmark = pytest.mark.slow

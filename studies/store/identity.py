@@ -1,8 +1,8 @@
 """Which process runs a trial: the ``worker`` user attribute every trial carries.
 
 A RUNNING trial whose worker process no longer exists on this host is stale
-(:func:`studies.trials.fail_dead_trials`); the tag is written in the same storage call
-that creates the trial (:class:`studies.storage.TaggingStorage`), so there is no moment
+(:func:`studies.store.trials.fail_dead_trials`); the tag is written in the same storage call
+that creates the trial (:class:`studies.store.storage.TaggingStorage`), so there is no moment
 when a trial exists without it.
 
 A trial failed because its worker died (or went silent past the heartbeat's grace

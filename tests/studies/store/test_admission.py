@@ -8,7 +8,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from studies.gate import BudgetGate, lock_path
+from studies.store.admission import BudgetGate, lock_path
 
 
 def _study(db_url, finished):

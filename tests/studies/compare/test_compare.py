@@ -21,9 +21,9 @@ from studies.compare.metrics import run_metrics
 from studies.compare.report import render_markdown
 from studies.compare.stats import seeds_needed
 from studies.compare.summary import build_summary
-from studies.record import StudyRecord
+from studies.store.record import StudyRecord
 from tests.helpers import tiny_space_file
-from tests.studies.test_compare_stats import brute_force_p
+from tests.studies.compare.test_stats import brute_force_p
 
 START = datetime.datetime(2026, 1, 1)
 

@@ -10,8 +10,8 @@ from models.errors import ConfigError
 from search.optimizers import OPTIMIZERS, create_optimizer
 from search.optimizers.hho import _fitness
 from studies.launch import run_study
-from studies.pruners import HYPERBAND_REDUCTION_FACTOR, MEDIAN_STARTUP_TRIALS, PRUNERS, create_pruner
-from studies.trials import count_finished
+from studies.running.pruners import HYPERBAND_REDUCTION_FACTOR, MEDIAN_STARTUP_TRIALS, PRUNERS, create_pruner
+from studies.store.trials import count_finished
 from tests.helpers import AnalyticObjective
 
 EPOCHS = 4

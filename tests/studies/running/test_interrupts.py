@@ -11,7 +11,7 @@ import weakref
 
 import pytest
 
-from studies.interrupts import Interrupts, deferred, raise_if_interrupted, signal_received
+from studies.running.interrupts import Interrupts, deferred, raise_if_interrupted, signal_received
 from tests.helpers import sigint_as_in_a_terminal
 
 

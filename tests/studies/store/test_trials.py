@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -16,10 +15,11 @@ from optuna.trial import TrialState
 from search.space import DEFAULT_SPACE
 from studies.compare.collect import StudyRun
 from studies.compare.metrics import run_metrics
-from studies.identity import WORKER_ATTR, worker_identity
-from studies.record import StudyRecord
-from studies.storage import open_storage
-from studies.trials import FINISHED_STATES, fail_dead_trials
+from studies.store.identity import WORKER_ATTR, worker_identity
+from studies.store.record import StudyRecord
+from studies.store.storage import open_storage
+from studies.store.trials import FINISHED_STATES, fail_dead_trials
+from tests.helpers import ROOT
 
 
 def test_fails_running_trials_of_dead_local_processes_only(db_url):
@@ -45,10 +45,10 @@ def test_a_trial_created_through_our_storage_names_its_worker_from_the_start(tmp
     # A process that dies right after creating its trial (before the objective runs) still
     # leaves a trial that the next run can fail.
     url = f"sqlite:///{tmp_path / 't.db'}"
-    code = ("import os, optuna; from studies.storage import open_storage; "
+    code = ("import os, optuna; from studies.store.storage import open_storage; "
             f"s = optuna.create_study(study_name='s', storage=open_storage({url!r}, must_exist=False)); "
             "s.ask(); os._exit(0)")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     study = optuna.load_study(study_name="s", storage=open_storage(url, must_exist=True))
     (orphan,) = study.trials
     assert orphan.state == TrialState.RUNNING and orphan.user_attrs[WORKER_ATTR]["pid"] != os.getpid()

@@ -14,9 +14,9 @@ import yaml
 from models.data import check_source
 from models.errors import ConfigError, check_whole_number, first_line
 from search.objective import MAX_EPOCHS, training_seed
-from studies.record import StudyRecord
-from studies.storage import MASK, STORAGE_ENV_VAR, open_storage
-from studies.trials import best_finite
+from studies.store.record import StudyRecord
+from studies.store.storage import MASK, STORAGE_ENV_VAR, open_storage
+from studies.store.trials import best_finite
 
 _logger = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ def export_best(
         ) from None
     config = best_config(study)
     if retrain:
-        from studies.retrain import load_for_retrain
-        from studies.retrain import retrain as run_retrain
+        from studies.export.retrain import load_for_retrain
+        from studies.export.retrain import retrain as run_retrain
 
         mnist = load_for_retrain(config, data=data)
         outcome = run_retrain(config, data=mnist, epochs=epochs, model_out=model_path)
@@ -151,7 +151,7 @@ def _check_retrain(
         check_source(data)
     if model_out is None:
         return None
-    from studies.retrain import check_model_out
+    from studies.export.retrain import check_model_out
 
     return check_model_out(model_out)
 

@@ -22,9 +22,9 @@ from typing import IO
 import optuna
 from optuna.trial import TrialState
 
-from studies.interrupts import raise_if_interrupted
-from studies.storage import sqlite_path
-from studies.trials import FINISHED_STATES
+from studies.running.interrupts import raise_if_interrupted
+from studies.store.storage import sqlite_path
+from studies.store.trials import FINISHED_STATES
 
 _logger = logging.getLogger(__name__)
 

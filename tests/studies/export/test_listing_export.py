@@ -13,9 +13,9 @@ from search.optimizers import create_optimizer
 from search.space import DEFAULT_SPACE
 from studies import export_best, list_studies, run_study
 from studies.export import best_config
+from studies.export.retrain import load_for_retrain
 from studies.listing import format_table
-from studies.record import StudyRecord
-from studies.retrain import load_for_retrain
+from studies.store.record import StudyRecord
 from tests.helpers import AnalyticObjective, write_mnist_dir
 
 

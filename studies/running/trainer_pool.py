@@ -24,8 +24,8 @@ import optuna
 
 from search.optimizers import TrialCallback
 from search.optimizers.trainer import Proposal
-from studies.interrupts import deferred, raise_if_interrupted
-from studies.workers import POLL_S, STOP_GRACE_S, failure_of, run_as_worker, stop_processes, threads_per_worker
+from studies.running.interrupts import deferred, raise_if_interrupted
+from studies.running.workers import POLL_S, STOP_GRACE_S, failure_of, run_as_worker, stop_processes, threads_per_worker
 
 _logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from search.space import DEFAULT_SPACE
 from studies.compare.collect import StudyRun
 from studies.compare.metrics import run_metrics
-from studies.record import StudyRecord
+from studies.store.record import StudyRecord
 
 START = datetime.datetime(2026, 1, 1)
 HOUR_S = 3600.0

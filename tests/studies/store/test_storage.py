@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from models.errors import ConfigError
-from studies.storage import open_storage
+from studies.store.storage import open_storage
 
 
 def _open_without(monkeypatch, module, url):

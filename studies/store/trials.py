@@ -10,13 +10,13 @@ import optuna
 from optuna.trial import TrialState
 
 from search.objective import Objective
-from studies.identity import (
+from studies.store.identity import (
     WORKER_ATTR,
     is_dead_local_worker,
     record_worker_death,
     worker_identity,
 )
-from studies.storage import heartbeat_run_seconds
+from studies.store.storage import heartbeat_run_seconds
 
 _logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class WorkerTagged:
     """An objective that first records, on its trial, which process runs it, then calls
     ``on_start`` (the budget gate's release: the trial is stored as RUNNING by now).
 
-    A storage from :func:`studies.storage.open_storage` has recorded the worker when it
+    A storage from :func:`studies.store.storage.open_storage` has recorded the worker when it
     created the trial; recording it here covers any other storage (a notebook's study).
     """
 
@@ -52,8 +52,8 @@ def count_finished(study: optuna.Study) -> int:
 def fail_dead_trials(study: optuna.Study) -> list[int]:
     """Mark FAIL every RUNNING trial whose worker process on this host no longer exists.
 
-    Each carries :func:`studies.identity.record_worker_death`, with the seconds up to its
-    last heartbeat (:func:`studies.storage.heartbeat_run_seconds`) when there is one.
+    Each carries :func:`studies.store.identity.record_worker_death`, with the seconds up to its
+    last heartbeat (:func:`studies.store.storage.heartbeat_run_seconds`) when there is one.
     Trials of live processes, and of other hosts, are left alone (Optuna's heartbeat
     covers those), and so is a trial another process finishes first (a second resume,
     the heartbeat). Returns the numbers of the trials failed here.

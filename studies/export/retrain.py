@@ -16,7 +16,7 @@ from models.data import MnistData, check_source, load_mnist
 from models.errors import ConfigError
 from models.lstm import build_model
 from search.objective import TrainSettings, trial_seed
-from studies.record import data_identity
+from studies.store.record import data_identity
 
 _logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.objective import FAIL_REASON_ATTR
-from studies.trials import best_finite
+from studies.store.trials import best_finite
 
 _logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from models.errors import ConfigError, first_line
-from studies.identity import WORKER_ATTR, record_worker_death, worker_identity
+from studies.store.identity import WORKER_ATTR, record_worker_death, worker_identity
 
 _logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class TaggingStorage(optuna.storages.RDBStorage):
 
     The ``worker`` user attribute is written in the same transaction that creates the
     trial, so a process killed at any moment after creating a trial leaves it failable
-    by :func:`studies.trials.fail_dead_trials`. Trials created from a template (enqueued,
+    by :func:`studies.store.trials.fail_dead_trials`. Trials created from a template (enqueued,
     copied) are left as the template has them.
     """
 

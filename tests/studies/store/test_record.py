@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import optuna
 
-from studies.record import StudyRecord
+from studies.store.record import StudyRecord
 
 OLD_DATA = {"source": "idx:/somewhere/mnist", "train": 54000, "val": 6000, "test": 10000,
             "location": "/somewhere/mnist"}

@@ -2,7 +2,7 @@
 
 J processes (not threads: TensorFlow keeps global state per process) each resume the
 same study and train until the study holds its budget; the budget gate
-(:mod:`studies.gate`) admits trials one at a time, so the study ends with exactly the
+(:mod:`studies.store.admission`) admits trials one at a time, so the study ends with exactly the
 budget. Each worker gets ``cores / J`` TensorFlow threads. TensorFlow leaks memory with
 every model it trains, so each worker process is replaced by a fresh one after a set
 number of trials (``launch --recycle-every``). TPE workers share what they
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from studies.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from studies.interrupts import Interrupts
+from studies.running.interrupts import Interrupts
 
 _logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def run_as_worker(*, jobs: int, worker_init: Callable[[], None] | None, body: Ca
     if worker_init is not None:
         worker_init()
     from models.errors import ConfigError
-    from studies.progress import TooManyFailures
+    from studies.running.progress import TooManyFailures
 
     try:
         body()

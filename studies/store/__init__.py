@@ -1,0 +1,2 @@
+"""Storage and bookkeeping: the Optuna storage, what a study records, its trials and
+their workers, and the budget, kept by the database."""
