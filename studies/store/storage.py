@@ -3,6 +3,10 @@
 Any SQLAlchemy URL works; the default is a SQLite file, ``studies.db``, in the working
 directory. The URL can also come from ``$LSTM_TUNER_STORAGE`` (keeps a password out of
 the process list). URLs are shown with their password masked, always.
+
+Its heartbeat (Optuna's, on) fails the trials of workers that died or hung on any host;
+:class:`TaggingStorage` gives every RUNNING trial its first heartbeat as it becomes RUNNING,
+so a worker killed before its heartbeat thread started leaves no trial RUNNING forever.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
 import sqlalchemy
+from optuna.storages._rdb import models as rdb_models
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from models.errors import ConfigError, first_line
 from studies.store.identity import WORKER_ATTR, record_worker_death, worker_identity
@@ -29,7 +36,8 @@ STORAGE_ENV_VAR = "LSTM_TUNER_STORAGE"
 # Seconds a SQLite connection waits for another writer's lock before failing.
 SQLITE_BUSY_TIMEOUT_S = 60
 # Heartbeat of running trials: a trial whose worker is silent for the grace period is
-# failed by the next worker that starts a trial (Optuna's own mechanism).
+# failed by the next worker that starts a trial (Optuna's own mechanism), and so is one
+# that has had no heartbeat at all for the grace period since it started.
 HEARTBEAT_INTERVAL_S = 15
 HEARTBEAT_GRACE_S = 60
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -72,9 +80,10 @@ def heartbeat_run_seconds(storage: optuna.storages.BaseStorage, trial: FrozenTri
     """Seconds from ``trial``'s start to its last heartbeat: how long it is known to have run.
 
     None when that is unknown: a storage without Optuna's heartbeat table, or a trial
-    with no heartbeat (heartbeat off, or its worker died before the first one). The
-    heartbeat is stamped by the database's clock (UTC for SQLite) and the start by the
-    worker's, so the heartbeat is first moved onto this host's clock.
+    with no heartbeat (heartbeat off, or a worker killed in the instant between taking a
+    trial and the first heartbeat that :class:`TaggingStorage` writes as the trial becomes
+    RUNNING). The heartbeat is stamped by the database's clock (UTC for SQLite) and the
+    start by the worker's, so the heartbeat is first moved onto this host's clock.
     """
     rdb = _rdb_storage(storage)
     if rdb is None or trial.datetime_start is None:
@@ -94,13 +103,19 @@ def heartbeat_run_seconds(storage: optuna.storages.BaseStorage, trial: FrozenTri
 
 
 class TaggingStorage(optuna.storages.RDBStorage):
-    """Optuna's RDB storage, except that a new trial carries its worker from the start,
-    and a trial failed by the heartbeat carries the record of its worker's death.
+    """Optuna's RDB storage, except that a RUNNING trial carries its worker and a heartbeat
+    from the start, and a trial failed by the heartbeat carries the record of its worker's death.
 
-    The ``worker`` user attribute is written in the same transaction that creates the
-    trial, so a process killed at any moment after creating a trial leaves it failable
-    by :func:`studies.store.trials.fail_dead_trials`. Trials created from a template (enqueued,
-    copied) are left as the template has them.
+    A new trial gets the ``worker`` user attribute and its first heartbeat in the same
+    transaction that creates it; a WAITING (enqueued) trial a worker takes gets them right
+    after it becomes RUNNING. So a process killed at any moment after creating or taking a
+    trial leaves it failable: by :func:`studies.store.trials.fail_dead_trials` on its own
+    machine, by the heartbeat (:func:`optuna.storages.fail_stale_trials`) anywhere. Trials
+    created from a template (enqueued, copied) otherwise keep the template's attributes.
+
+    Every process that runs trials of a study must open the storage with the heartbeat on
+    (:func:`open_storage`, then ``study.optimize``, which beats): a RUNNING trial without
+    heartbeats is failed once it is older than the grace period.
     """
 
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
@@ -109,8 +124,33 @@ class TaggingStorage(optuna.storages.RDBStorage):
                                                        user_attrs={WORKER_ATTR: worker_identity()})
         return super()._create_new_trial(study_id, template_trial)
 
+    def _get_prepared_new_trial(self, study_id: int, template_trial: FrozenTrial | None,
+                                session: Session) -> rdb_models.TrialModel:
+        """Optuna's new trial, plus its first heartbeat if it is RUNNING, in the creating transaction."""
+        trial = super()._get_prepared_new_trial(study_id, template_trial, session)
+        if trial.state == TrialState.RUNNING and self.heartbeat_interval is not None:
+            session.add(rdb_models.TrialHeartbeatModel(trial_id=trial.trial_id))  # stamped by the database
+        return trial
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        """Optuna's, plus: a WAITING trial this process takes to RUNNING gets a heartbeat, then its worker.
+
+        Raises:
+            optuna.exceptions.UpdateFinishedTrialError: the trial is finished (by another
+                process, possibly between taking it and tagging it; a study then takes another).
+        """
+        taken = super().set_trial_state_values(trial_id, state, values)
+        if taken and state == TrialState.RUNNING:
+            if self.heartbeat_interval is not None:
+                self.record_heartbeat(trial_id)
+            self.set_trial_user_attr(trial_id, WORKER_ATTR, worker_identity())
+        return taken
+
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        """Optuna's heartbeat-stale trials, each first given :func:`record_worker_death`.
+        """Optuna's heartbeat-stale trials and the RUNNING trials that have had no heartbeat
+        for the grace period since they started (:meth:`_silent_since_start`), each first
+        given :func:`record_worker_death`.
 
         :func:`optuna.storages.fail_stale_trials` fails the trials this returns. The record
         is written here, before, because Optuna refuses to set the attributes of a finished
@@ -119,7 +159,7 @@ class TaggingStorage(optuna.storages.RDBStorage):
         worker finishes right after the record keeps the record, but not the FAIL that
         :func:`studies.compare.metrics.effective_seconds` requires to read it.
         """
-        stale = super()._get_stale_trial_ids(study_id)
+        stale = super()._get_stale_trial_ids(study_id) + self._silent_since_start(study_id)
         for trial_id in stale:
             trial = self.get_trial(trial_id)
             try:
@@ -127,6 +167,36 @@ class TaggingStorage(optuna.storages.RDBStorage):
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue
         return stale
+
+    def _silent_since_start(self, study_id: int) -> list[int]:
+        """The ids of RUNNING trials with no heartbeat row that started more than the grace period ago.
+
+        Optuna never finds these stale. Ours get a heartbeat as they become RUNNING, so this
+        is a worker killed in the instant between taking a WAITING trial and its heartbeat,
+        or a process that runs trials without the heartbeat. The start is stamped by the
+        worker's clock and compared with this host's, so hosts sharing a storage must agree
+        on the time (and time zone) to well within the grace period.
+        """
+        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return []
+        ids = [trial._trial_id for trial in running]  # noqa: SLF001 - the rows' keys
+        with self.engine.connect() as connection:
+            beating = set(connection.execute(
+                sqlalchemy.select(_HEARTBEATS.c.trial_id).where(_HEARTBEATS.c.trial_id.in_(ids))
+            ).scalars())
+        started_before = datetime.now() - timedelta(seconds=self._grace_period_s())
+        return [trial_id for trial_id, trial in zip(ids, running, strict=True)
+                if trial_id not in beating and trial.datetime_start is not None
+                and trial.datetime_start < started_before]
+
+    def _grace_period_s(self) -> int:
+        """Optuna's grace period: the one given, else twice the heartbeat interval."""
+        if self.grace_period is not None:
+            return self.grace_period
+        if self.heartbeat_interval is None:
+            raise RuntimeError("the stale trials of a storage without heartbeat were asked for")
+        return 2 * self.heartbeat_interval
 
 
 def open_storage(url: str | None, *, must_exist: bool) -> optuna.storages.RDBStorage:

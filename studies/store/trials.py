@@ -1,4 +1,10 @@
-"""Bookkeeping of trials: which worker runs them, and failing those whose worker died."""
+"""Bookkeeping of trials: which worker runs them, and failing those whose worker died.
+
+:func:`fail_dead_trials` is the fast path of one machine: it fails at once the trials of
+workers known dead there (:func:`studies.store.identity.is_dead_local_worker`). All others,
+on other hosts or in other pid namespaces (containers), are failed by Optuna's heartbeat
+once silent for its grace period (:class:`studies.store.storage.TaggingStorage`).
+"""
 
 from __future__ import annotations
 
@@ -28,18 +34,19 @@ class WorkerTagged:
     ``on_start`` (the budget gate's release: the trial is stored as RUNNING by now).
 
     A storage from :func:`studies.store.storage.open_storage` has recorded the worker when it
-    created the trial; recording it here covers any other storage (a notebook's study).
+    created the trial; recording it here covers any other storage (a notebook's study). The
+    identity is taken at each call, so an objective built in one process and run in another
+    names the process that runs it.
     """
 
     def __init__(self, objective: Objective, *, on_start: Callable[[], None] | None = None) -> None:
         self._objective = objective
         self.space = objective.space
         self.worst_value = objective.worst_value
-        self._identity = worker_identity()
         self._on_start = on_start
 
     def __call__(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr(WORKER_ATTR, self._identity)
+        trial.set_user_attr(WORKER_ATTR, worker_identity())
         if self._on_start is not None:
             self._on_start()
         return self._objective(trial)
@@ -50,13 +57,15 @@ def count_finished(study: optuna.Study) -> int:
 
 
 def fail_dead_trials(study: optuna.Study) -> list[int]:
-    """Mark FAIL every RUNNING trial whose worker process on this host no longer exists.
+    """Mark FAIL every RUNNING trial whose worker is known dead: a process of this host,
+    boot and pid namespace that no longer exists (:func:`studies.store.identity.is_dead_local_worker`).
 
     Each carries :func:`studies.store.identity.record_worker_death`, with the seconds up to its
     last heartbeat (:func:`studies.store.storage.heartbeat_run_seconds`) when there is one.
-    Trials of live processes, and of other hosts, are left alone (Optuna's heartbeat
-    covers those), and so is a trial another process finishes first (a second resume,
-    the heartbeat). Returns the numbers of the trials failed here.
+    Trials of live processes, of other hosts or pid namespaces, and with identities that
+    lack a field are left alone (Optuna's heartbeat covers those), and so is a trial another
+    process finishes first (a second resume, the heartbeat). Returns the numbers of the
+    trials failed here.
     """
     storage = study._storage  # noqa: SLF001 - Optuna offers no public way to fail another's trial
     failed = []

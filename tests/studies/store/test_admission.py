@@ -1,14 +1,39 @@
-"""The budget gate: one slot per trial, the last slot to one worker only."""
+"""The budget gate: one slot per trial, the last slot to one worker only, on any number of hosts."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import tempfile
 import threading
 import time
+import uuid
+from pathlib import Path
+from threading import BrokenBarrierError
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
-from studies.store.admission import BudgetGate, lock_path
+from studies.store.admission import BudgetGate
+from studies.store.storage import open_storage
+from tests.studies.store.hosts import DEADLINE_S, SecretUrl, become_host, finish, host_processes
+
+WORKERS = 4  # as four hosts
+BUDGET = 12
+RUNS = 3
+# A worker holds its trial's RUNNING state this long before telling it, so that the others contend meanwhile.
+HOLD_S = 0.005
+# How long a worker that claimed a slot waits for the others to claim too before it creates its trial.
+MEET_TIMEOUT_S = 2.0
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage_url(request, tmp_path):
+    """A SQLite file, and the PostgreSQL server's database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return SecretUrl(request.getfixturevalue("postgres_url"))
 
 
 def _study(db_url, finished):
@@ -27,6 +52,13 @@ def test_claim_admits_below_the_budget_and_refuses_at_it(db_url):
     assert not gate.claim()
 
 
+def test_a_waiting_trial_holds_a_slot(db_url):
+    study = _study(db_url, finished=2)
+    study.enqueue_trial({})
+    assert study.get_trials(states=(TrialState.WAITING,))
+    assert not BudgetGate(study=study, budget=3, url=db_url).claim()
+
+
 def test_the_last_slot_goes_to_one_worker_only(db_url):
     study = _study(db_url, finished=2)
     first = BudgetGate(study=study, budget=3, url=db_url)
@@ -43,8 +75,128 @@ def test_the_last_slot_goes_to_one_worker_only(db_url):
     assert answer == [False]
 
 
-def test_lock_is_per_file_and_study_not_per_spelling(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    absolute = f"sqlite:///{tmp_path / 'x.db'}"
-    assert lock_path("sqlite:///x.db", "s") == lock_path(absolute, "s")
-    assert lock_path(absolute, "s") != lock_path(absolute, "t")
+class HostLocalLock:
+    """The lock before issue #13, for the control: a ``flock`` on a file in this process's
+    temporary directory, named after the storage URL and the study (one per host)."""
+
+    def __init__(self, *, url: str, study_name: str) -> None:
+        digest = hashlib.sha256(f"{url}\0{study_name}".encode()).hexdigest()[:24]
+        self.path = Path(tempfile.gettempdir()) / "lstm-tuner-locks" / f"{digest}.lock"
+        self._handle = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("ab")
+        fcntl.flock(self._handle, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def _worker_gate(url, study_name, tmpdir, *, host_local):
+    """This worker's study and gate, as on a host of its own (``host_local``: with the old lock)."""
+    become_host(tmpdir)
+    study = optuna.load_study(study_name=study_name, storage=open_storage(url, must_exist=True),
+                              sampler=optuna.samplers.RandomSampler())
+    gate = BudgetGate(study=study, budget=BUDGET, url=url)
+    if host_local:
+        gate._lock = HostLocalLock(url=url, study_name=study_name)
+    return study, gate
+
+
+def _claim_until_refused(url, study_name, tmpdir, start):
+    """A worker's loop: claim a slot, store a trial RUNNING, let the gate go, finish the trial."""
+    study, gate = _worker_gate(url, study_name, tmpdir, host_local=False)
+    start.wait(timeout=DEADLINE_S)
+    while gate.claim():
+        trial = study.ask()
+        gate.release()
+        time.sleep(HOLD_S)
+        study.tell(trial, 1.0)
+
+
+def _claim_then_meet(url, study_name, tmpdir, host_local, start, meet, answers):
+    """A worker that claims a slot, then waits for the others to claim before it creates its trial.
+
+    With a lock per host, every worker gets past the lock, all meet, and all create a trial.
+    With the study's lock, the first holder waits at ``meet`` alone (the others wait for the
+    lock) until the meeting times out; it creates its trial and the others are refused.
+    """
+    study, gate = _worker_gate(url, study_name, tmpdir, host_local=host_local)
+    start.wait(timeout=DEADLINE_S)
+    admitted = gate.claim()
+    try:
+        meet.wait()
+        met = True
+    except BrokenBarrierError:
+        met = False
+    if admitted:
+        trial = study.ask()
+        gate.release()
+        study.tell(trial, 1.0)
+    answers.put((admitted, met))
+
+
+def _new_study(url, *, finished=0):
+    study = optuna.create_study(study_name=f"gate-{uuid.uuid4().hex[:12]}", storage=url)
+    for _ in range(finished):
+        study.add_trial(optuna.trial.create_trial(value=1.0))
+    return study
+
+
+def _hosts(tmp_path, run):
+    """A temporary directory for each worker of ``run``."""
+    dirs = [tmp_path / f"run{run}-host{i}" for i in range(WORKERS)]
+    for path in dirs:
+        path.mkdir()
+    return [str(path) for path in dirs]
+
+
+def test_workers_on_four_hosts_end_with_exactly_the_budget(storage_url, tmp_path):
+    context = host_processes()
+    for run in range(RUNS):
+        study = _new_study(storage_url)
+        start = context.Event()
+        workers = [context.Process(target=_claim_until_refused, args=(storage_url, study.study_name, tmpdir, start))
+                   for tmpdir in _hosts(tmp_path, run)]
+        for worker in workers:
+            worker.start()
+        start.set()  # all started: they contend from the first claim
+        assert finish(workers) == [0] * WORKERS
+        states = [trial.state for trial in study.get_trials(deepcopy=False)]
+        assert states == [TrialState.COMPLETE] * BUDGET, f"run {run}: {len(states)} trials for a budget of {BUDGET}"
+
+
+def _race_for_the_last_slot(url, tmp_path, *, host_local):
+    """Four workers claim the one slot left, each waiting for the others before creating its trial.
+
+    Returns the number of trials the study ends with, and each worker's (admitted, met).
+    """
+    context = host_processes()
+    study = _new_study(url, finished=BUDGET - 1)
+    start, meet, answers = context.Event(), context.Barrier(WORKERS, timeout=MEET_TIMEOUT_S), context.Queue()
+    workers = [context.Process(target=_claim_then_meet,
+                               args=(url, study.study_name, tmpdir, host_local, start, meet, answers))
+               for tmpdir in _hosts(tmp_path, run=0)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    assert finish(workers) == [0] * WORKERS
+    outcomes = sorted(answers.get(timeout=DEADLINE_S) for _ in workers)
+    return len(study.get_trials(deepcopy=False)), outcomes
+
+
+def test_control_a_lock_per_host_lets_every_host_take_the_last_slot(storage_url, tmp_path):
+    trials, outcomes = _race_for_the_last_slot(storage_url, tmp_path, host_local=True)
+    assert outcomes == [(True, True)] * WORKERS  # all past their own lock at once
+    assert trials == BUDGET - 1 + WORKERS > BUDGET
+
+
+def test_the_study_lock_gives_the_last_slot_to_one_host(storage_url, tmp_path):
+    trials, outcomes = _race_for_the_last_slot(storage_url, tmp_path, host_local=False)
+    # The holder waited alone at the meeting (the others were held at the lock); then they were refused.
+    assert outcomes == [(False, False)] * (WORKERS - 1) + [(True, False)]
+    assert trials == BUDGET

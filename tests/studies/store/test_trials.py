@@ -27,9 +27,9 @@ def test_fails_running_trials_of_dead_local_processes_only(db_url):
     dead_pid = _dead_pid()
     me = worker_identity()
     orphan, mine, remote = study.ask(), study.ask(), study.ask()
-    orphan.set_user_attr(WORKER_ATTR, {"host": me["host"], "pid": dead_pid})
+    orphan.set_user_attr(WORKER_ATTR, {**me, "pid": dead_pid})
     mine.set_user_attr(WORKER_ATTR, me)
-    remote.set_user_attr(WORKER_ATTR, {"host": "elsewhere", "pid": dead_pid})
+    remote.set_user_attr(WORKER_ATTR, {**me, "host": "elsewhere", "pid": dead_pid})
     assert fail_dead_trials(study) == [orphan.number]
     states = {t.number: t.state for t in study.trials}
     assert states == {orphan.number: TrialState.FAIL, mine.number: TrialState.RUNNING,
@@ -101,7 +101,7 @@ def _metrics(study):
 
 
 def test_a_dead_workers_trial_counts_the_time_up_to_its_last_heartbeat_not_the_downtime(tmp_path, local_zone):
-    study = _killed_long_ago(tmp_path, worker={"host": worker_identity()["host"], "pid": _dead_pid()})
+    study = _killed_long_ago(tmp_path, worker={**worker_identity(), "pid": _dead_pid()})
     assert fail_dead_trials(study) == [0]
     (failed,) = study.trials
     assert failed.state == TrialState.FAIL and failed.duration > GAP  # the stored duration has the downtime
@@ -126,7 +126,7 @@ def test_a_trial_another_process_fails_first_is_skipped(db_url, monkeypatch):
     # Two `launch --resume` at once: the other one fails the trial between our read and our write.
     study = optuna.create_study(study_name="s", storage=db_url)
     orphan = study.ask()
-    orphan.set_user_attr(WORKER_ATTR, {"host": worker_identity()["host"], "pid": _dead_pid()})
+    orphan.set_user_attr(WORKER_ATTR, {**worker_identity(), "pid": _dead_pid()})
     other = optuna.load_study(study_name="s", storage=db_url)
     read = study.get_trials
     failed_by_other = []
