@@ -34,14 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     storage_help = f"SQLAlchemy URL of the study store (default: ${STORAGE_ENV_VAR} or {DEFAULT_STORAGE})"
-    for add in (_add_launch, _add_list, _add_compare, _add_export, _add_dashboard):
+    for add in (_add_launch, _add_worker, _add_list, _add_compare, _add_export, _add_dashboard):
         add(commands, storage_help)
     return parser
 
 
 def _add_launch(commands: Any, storage_help: str) -> None:
     from search.optimizers import OPTIMIZERS
-    from studies.launch import DEFAULT_OPTIMIZER, DEFAULT_RECYCLE_EVERY
+    from studies.config import DEFAULT_OPTIMIZER, DEFAULT_RECYCLE_EVERY
+    from studies.launch import DEFAULT_JOBS
     from studies.running.pruners import DEFAULT_PRUNER, PRUNERS
 
     launch = commands.add_parser("launch", help="create (or --resume) a study and run it",
@@ -58,8 +59,9 @@ def _add_launch(commands: Any, storage_help: str) -> None:
                         "(default: budget/10, within [5, 30])")
     launch.add_argument("--pruner", choices=sorted(PRUNERS), help="stop poor trials early after an epoch "
                         f"(default: {DEFAULT_PRUNER}, measured in benchmarks/results/pruning.md)")
-    launch.add_argument("--jobs", type=int, default=1, help="worker processes sharing the study on this "
-                        "machine, each with cores/J threads (default: 1)")
+    launch.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="worker processes sharing the study on "
+                        "this machine, each with cores/J threads; 0: none, only lead the study while "
+                        f"`worker` processes on other hosts train (default: {DEFAULT_JOBS})")
     launch.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY, help="replace a worker "
                         "process after this many trials, since TensorFlow leaks memory per model; 0: never "
                         f"(default: {DEFAULT_RECYCLE_EVERY})")
@@ -68,10 +70,28 @@ def _add_launch(commands: Any, storage_help: str) -> None:
     launch.set_defaults(handler=_launch)
 
 
+def _add_worker(commands: Any, storage_help: str) -> None:
+    from studies.config import DEFAULT_RECYCLE_EVERY
+    from studies.work import DEFAULT_WORKER_JOBS
+
+    worker = commands.add_parser(
+        "worker", help="train trials of the studies in a store, on this host",
+        description="Join a study (or every study in the store that has work) and train its trials "
+        "with its recorded settings until it holds its budget; start it on as many hosts as you like "
+        "against one PostgreSQL database.")
+    worker.add_argument("--storage", help=storage_help)
+    worker.add_argument("--study", help="the study to work on (default: every study with work, in name order)")
+    worker.add_argument("--jobs", type=int, default=DEFAULT_WORKER_JOBS, help="worker processes on this host, "
+                        f"each with cores/J threads (default: {DEFAULT_WORKER_JOBS})")
+    worker.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY, help="replace a worker "
+                        f"process after this many trials; 0: never (default: {DEFAULT_RECYCLE_EVERY})")
+    worker.set_defaults(handler=_worker)
+
+
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     """How every trial trains: the options launch and compare share."""
     from search.objective import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
-    from studies.launch import DEFAULT_MAX_FAILURES
+    from studies.config import DEFAULT_MAX_FAILURES
 
     parser.add_argument("--epochs", type=int, help=f"training epochs per trial (default: {DEFAULT_EPOCHS})")
     parser.add_argument("--batch-size", type=int, help=f"training batch size (default: {DEFAULT_BATCH_SIZE})")
@@ -198,6 +218,16 @@ def _launch(args: argparse.Namespace) -> int:
     )
     best = f"{result.best_value:.4f} with {result.best_params}" if result.best_value is not None else "none"
     print(f"study {result.study_name}: {result.finished}/{result.budget} trials finished, best {best}")
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from studies.work import work
+
+    result = work(storage=args.storage, study_name=args.study, jobs=args.jobs, recycle_every=args.recycle_every,
+                  worker_init=_worker_logging(args))
+    print(f"worked on {len(result.studies)} stud{'y' if len(result.studies) == 1 else 'ies'}: "
+          f"{', '.join(result.studies) or 'none had work'}")
     return EXIT_OK
 
 

@@ -50,7 +50,6 @@ def main() -> int:
     from search.optimizers import create_optimizer
     from search.space import SearchSpace
     from studies.launch import run_study
-    from studies.store.admission import BudgetGate
     from studies.store.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -66,8 +65,7 @@ def main() -> int:
         profiler = cProfile.Profile()
         start = time.perf_counter()
         profiler.enable()
-        run_study(study=study, optimizer=runner, objective=objective, budget=args.trials,
-                  gate=BudgetGate(study=study, budget=args.trials, url=url))
+        run_study(study=study, optimizer=runner, objective=objective, budget=args.trials)
         profiler.disable()
         total = time.perf_counter() - start
     stats = pstats.Stats(profiler)

@@ -30,6 +30,9 @@ MAX_BATCH_SIZE = 8192
 # do not collide (run seed 0 trial 1 vs run seed 1 trial 0).
 SEED_STRIDE = 1_000_003
 FAIL_REASON_ATTR = "fail_reason"
+# A finite value below every real result (validation accuracy is at least 0): what an
+# optimizer that needs a number for every configuration (HHO) is given for a failure.
+WORST_VALUE = 0.0
 # Why a trial failed, as a kind a program can act on (``fail_reason`` is the words).
 FAIL_KIND_ATTR = "fail_kind"
 # The configuration's own failures: training it again in the same study would fail again.
@@ -76,7 +79,7 @@ class Objective(Protocol):
           ``fail_kind`` to :data:`INTERRUPTED` and raises ``KeyboardInterrupt``; any other
           exception is a bug and stops the study;
         - a training that depends on a seed takes it from :func:`training_seed`;
-        - ``worst_value`` is a finite value no real result is below: what an optimizer that
+        - ``worst_value`` (:data:`WORST_VALUE`) is a finite value no real result is below: what an optimizer that
           needs a number (HHO) is given for a failed trial.
     """
 
@@ -131,7 +134,7 @@ class LstmObjective:
     :data:`OUT_OF_MEMORY`, :data:`NO_EPOCH` or :data:`INTERRUPTED`.
     """
 
-    worst_value: ClassVar[float] = 0.0
+    worst_value: ClassVar[float] = WORST_VALUE
 
     def __init__(self, *, data: MnistData, space: SearchSpace, settings: TrainSettings, seed: int,
                  stop_requested: Callable[[], bool] | None = None) -> None:

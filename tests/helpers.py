@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 
 from models.data import MnistData, Split
-from search.objective import TrialFailed
+from search.objective import DIVERGED, FAIL_KIND_ATTR, TrialFailed
 from search.space import DEFAULT_SPACE, SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout
@@ -39,6 +39,7 @@ class AnalyticObjective:
         self.calls += 1
         if self._fail_when is not None and self._fail_when(p):
             trial.set_user_attr("fail_reason", "injected failure")
+            trial.set_user_attr(FAIL_KIND_ATTR, DIVERGED)  # the configuration's own failure
             raise TrialFailed("injected failure")
         score = 0.0
         for d in self.space:

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from optuna.trial import TrialState
 
 import run_search
+from studies.config import STUDY_NAME_PATTERN
 from studies.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from studies.launch import STUDY_NAME_PATTERN
 from tests.helpers import tiny_space_file, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]

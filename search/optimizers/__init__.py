@@ -8,7 +8,7 @@ from typing import Any
 
 from models.errors import ConfigError
 from search.optimizers import hho, random_search, tpe
-from search.optimizers.base import TRIAL_ERRORS, OpenGate, Optimizer, OptimizerFactory, TrialCallback, TrialGate
+from search.optimizers.base import TRIAL_ERRORS, Optimizer, OptimizerFactory, Proposal, TrialCallback
 
 OPTIMIZERS: Mapping[str, OptimizerFactory] = types.MappingProxyType(
     {
@@ -31,4 +31,4 @@ def create_optimizer(name: str, *, seed: int, budget: int, options: dict[str, An
     return factory(seed=seed, budget=budget, options=dict(options or {}))
 
 
-__all__ = ["OPTIMIZERS", "TRIAL_ERRORS", "OpenGate", "Optimizer", "TrialCallback", "TrialGate", "create_optimizer"]
+__all__ = ["OPTIMIZERS", "TRIAL_ERRORS", "Optimizer", "Proposal", "TrialCallback", "create_optimizer"]

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from typing import Any
 
 import optuna
 
 from models.errors import ConfigError
-from search.objective import Objective
-from search.optimizers.base import TRIAL_ERRORS, OpenGate, TrialCallback, TrialGate
-
-_logger = logging.getLogger(__name__)
+from search.optimizers.base import Proposal
+from search.space import SearchSpace
 
 
 def reject_options(optimizer: str, options: dict[str, Any]) -> None:
@@ -24,9 +20,11 @@ def reject_options(optimizer: str, options: dict[str, Any]) -> None:
 
 
 class SamplerOptimizer:
-    """An optimizer that is an Optuna sampler: :meth:`run` is ``study.optimize`` with it."""
+    """An optimizer that is an Optuna sampler, used by every worker for the trials it
+    creates: nothing to ask, tell or close."""
 
     name: str
+    proposes_in_workers = True
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
@@ -34,21 +32,17 @@ class SamplerOptimizer:
     def settings(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def run(
-        self,
-        *,
-        study: optuna.Study,
-        objective: Objective,
-        n_trials: int,
-        callbacks: Sequence[TrialCallback] = (),
-        gate: TrialGate = OpenGate(),  # noqa: B008 - stateless
-    ) -> None:
-        study.sampler = self.make_sampler()
-        for _ in range(n_trials):
-            if not gate.claim():
-                _logger.info("%s: the study holds its budget of trials (finished or running); stopping", self.name)
-                return
-            try:
-                study.optimize(objective, n_trials=1, catch=TRIAL_ERRORS, callbacks=list(callbacks))
-            finally:
-                gate.release()
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        return self.make_sampler()
+
+    def ask(self, *, study: optuna.Study, space: SearchSpace, n: int) -> list[Proposal]:
+        return []
+
+    def tell(self, *, trial: optuna.trial.FrozenTrial) -> None:
+        return None
+
+    def exhausted(self) -> bool:
+        return False
+
+    def close(self, *, study: optuna.Study) -> None:
+        return None

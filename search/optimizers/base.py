@@ -1,13 +1,29 @@
-"""The protocol every optimizer implements, and what they share."""
+"""The protocol every optimizer implements: it proposes configurations and learns from
+their results; it never creates, runs, counts or stops trials.
+
+One loop elsewhere (:mod:`studies.running`) does that, for every optimizer and wherever
+the trials train: it keeps the budget, handles failures and runs the callbacks. An
+optimizer proposes in one of two ways, the loop's only question to it
+(:attr:`Optimizer.proposes_in_workers`):
+
+- through an Optuna sampler that every worker uses for the trials it creates (TPE and
+  random: what one worker learns reaches the others through the storage);
+- through :meth:`Optimizer.ask`, called by the one process that leads the study, which
+  queues the proposals in the storage as WAITING trials with fixed parameters for any
+  worker to take, and :meth:`Optimizer.tell`, which hands it each finished trial (HHO:
+  its flock lives in one process).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import optuna
 
-from search.objective import Objective, TrialFailed
+from search.objective import TrialFailed
+from search.space import SearchSpace
 
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
@@ -15,60 +31,52 @@ TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 TRIAL_ERRORS: tuple[type[Exception], ...] = (TrialFailed,)
 
 
-class TrialGate(Protocol):
-    """Admits trials one at a time, so workers sharing a study stop at its budget exactly.
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    """One configuration to train: its params, and user attributes its trial carries."""
 
-    Contract: an optimizer calls :meth:`claim` before each trial and stops when it returns
-    False; after a successful claim it calls :meth:`release` once ``study.optimize`` has
-    returned (the objective may release it earlier, once its trial is stored). ``release``
-    without a claim held does nothing.
-    """
-
-    def claim(self) -> bool: ...
-
-    def release(self) -> None: ...
-
-
-class OpenGate:
-    """A gate that admits every trial: a lone worker bounded by ``n_trials`` alone."""
-
-    def claim(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        return None
+    params: dict[str, Any]
+    attrs: dict[str, Any]
 
 
 class Optimizer(Protocol):
-    """Drives an Optuna study: proposes parameters, has them evaluated, learns from the values.
+    """Proposes configurations of a study's search space.
 
     Contract:
-        - :meth:`run` finishes exactly ``n_trials`` more trials (COMPLETE, PRUNED or FAIL)
-          in ``study``, fewer only if ``gate`` refuses one, a callback raises, the study is
-          stopped, or the optimizer says in a log line why it cannot go on;
-        - it runs one trial per ``study.optimize(n_trials=1)`` call, each claimed from
-          ``gate`` first (see :class:`TrialGate`);
-        - every evaluation is a trial of ``study`` created by ``study.optimize`` with
-          ``objective``, ``catch=TRIAL_ERRORS`` and ``callbacks``, so it is stored, visible
-          while it runs, and the callbacks see every finished trial;
-        - the same seed, space and objective give the same sequence of parameters;
+        - :attr:`proposes_in_workers` True: workers create trials themselves with
+          :meth:`sampler`, and :meth:`ask` returns no proposal. False: every trial comes
+          from :meth:`ask`; workers only take queued trials, and :meth:`sampler` (given to
+          them anyway) refuses to sample;
+        - :meth:`ask` returns at most ``n`` proposals (``n`` is what the budget has room
+          for now), fewer or none while it waits for results; it never blocks for long,
+          and it never proposes what it has proposed before unless a run's failure left that
+          configuration untrained (see :func:`search.objective.is_retried`);
+        - :meth:`tell` receives every trial of the study that finishes while it leads,
+          once, in the order they finished; trials that finished before its first ask it
+          reads from the study itself;
+        - :meth:`close` ends what :meth:`ask` started (threads) and writes what it keeps
+          in the study; the optimizer is not asked again after it;
+        - :meth:`exhausted` says it has nothing more to propose, ever (a search space
+          smaller than the budget);
+        - the same seed, space and results give the same proposals, in the same order;
         - :meth:`settings` is a JSON-serializable dict of everything that shapes its
           choices (recorded in the study so a run can be understood and repeated).
     """
 
     name: str
+    proposes_in_workers: bool
 
     def settings(self) -> dict[str, Any]: ...
 
-    def run(
-        self,
-        *,
-        study: optuna.Study,
-        objective: Objective,
-        n_trials: int,
-        callbacks: Sequence[TrialCallback] = (),
-        gate: TrialGate = OpenGate(),  # noqa: B008 - stateless
-    ) -> None: ...
+    def sampler(self) -> optuna.samplers.BaseSampler: ...
+
+    def ask(self, *, study: optuna.Study, space: SearchSpace, n: int) -> list[Proposal]: ...
+
+    def tell(self, *, trial: optuna.trial.FrozenTrial) -> None: ...
+
+    def exhausted(self) -> bool: ...
+
+    def close(self, *, study: optuna.Study) -> None: ...
 
 
 class OptimizerFactory(Protocol):

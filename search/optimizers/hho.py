@@ -1,44 +1,49 @@
-"""Harris Hawks Optimization (Heidari et al., 2019) from mealpy, as a study citizen.
+"""Harris Hawks Optimization (Heidari et al., 2019) from mealpy, driven by ask and tell.
 
-Design: mealpy drives; its fitness function runs each proposal as one Optuna trial
-through ``study.optimize(objective, n_trials=1)``, with a sampler pinned to the
-proposal's parameters. Going through ``study.optimize`` (rather than bare ask/tell)
-means the objective code, FAIL/PRUNED handling, intermediate values and callbacks are
-exactly those of the TPE and random optimizers, and Optuna's heartbeat covers HHO
-trials too. Nothing is enqueued, so no WAITING trial of another worker is popped
-by mistake. The pieces:
+Design: mealpy's ``OriginalHHO`` runs unchanged in a thread of the process that leads the
+study. Its fitness function does not train anything: a configuration it needs is put on
+a list of proposals and the thread waits; :meth:`HhoOptimizer.ask`, called by the study's
+one trial loop, hands those proposals out (the loop queues them in the storage as WAITING
+trials for any worker, on this host or another, to train), and :meth:`HhoOptimizer.tell`
+gives each finished trial back, which wakes the thread once everything it waits for has
+a value. A thread (rather than rewriting mealpy's ``evolve`` as a state machine) keeps
+mealpy computing its moves exactly as it does alone, random draws included. The pieces:
 
 - :class:`~search.encoding.UnitCubeEncoding` maps the search space to [0, 1]^d
-  (ints rounded, log dimensions in log space, categoricals by slices);
-- a cache of every configuration already finished in the study answers repeats
-  (HHO re-scores unchanged hawks each epoch) without training; hits are counted in the
-  study attribute ``hho_cache_hits``. A configuration whose trial failed for a reason of
-  its own (diverged, out of memory, no epoch: see :func:`search.objective.is_retried`) is
-  in it with the objective's ``worst_value``, so it is not trained again; one whose trial
-  was interrupted, or whose worker process died, is still owed a training and is not;
-- each proposal that needs training gets an ordinal, in mealpy's order, counted on from
-  the number of trials the study held when the run started, recorded on its trial as the
-  ``proposal`` user attribute; the objective seeds the training from it
-  (:func:`search.objective.training_seed`), so which worker process claims a trial first
-  changes neither the values nor, with them, HHO's path;
-- the budget is exact: when ``n_trials`` trainings are done, the next proposal that
-  needs training ends the run, even mid-epoch;
-- a failed trial gives HHO the objective's finite ``worst_value``, a pruned one its
-  last reported value;
+  (ints rounded, log dimensions in log space, categoricals by slices); the round trip of
+  a stored configuration is exact;
+- a cache of every configuration the study finished answers repeats (HHO re-scores
+  unchanged hawks each epoch) without a new trial; hits are counted in the study
+  attribute ``hho_cache_hits``. A configuration whose trial failed for a reason of its own
+  (diverged, out of memory, no epoch: see :func:`search.objective.is_retried`) is in it
+  with :data:`~search.objective.WORST_VALUE`, so it is not trained again; one whose trial
+  was interrupted, or whose worker died, is proposed again (once: :data:`MAX_RETRIES`);
+- each proposal gets an ordinal in mealpy's order, counted on from the number of trials
+  the study held when this optimizer first asked, recorded as the ``proposal`` user
+  attribute; the objective seeds the training from it
+  (:func:`search.objective.training_seed`), so which worker takes which trial changes
+  neither the values nor, with them, HHO's path;
+- whole populations (the initial one and each epoch's re-scored one) are proposed at once,
+  so several workers train them in parallel, as mealpy's own parallel modes do; the
+  Levy-flight dives are proposed one at a time, because mealpy compares each dive's two
+  points before it moves on;
+- a failed trial gives HHO the worst value, a pruned one its last reported value;
+- trials queued or running when it first asks (a leader that died left them) are adopted:
+  a configuration among them is waited for, not proposed again;
 - when HHO stops finding new configurations (a converged population) or runs out of
   planned epochs, it restarts, warm-started from the best finished trials; a resumed
-  study starts that way too;
-- populations are evaluated as batches: the initial population and each epoch's
-  re-scored population go to the :class:`~search.optimizers.trainer.Trainer` at once,
-  so a trainer with worker processes (``--jobs``) trains them in parallel, as mealpy's
-  own parallel modes do; the Levy-flight dives of the exploitation phase are evaluated
-  one at a time, because mealpy decides between each dive's two points in its loop.
+  study starts that way too. A whole restart that finds nothing new means the search
+  space holds no more: :meth:`HhoOptimizer.exhausted`.
+
+The budget is not HHO's business: the loop asks for no more than it has room for, and
+closes the optimizer when the study holds its budget, even mid-epoch.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,10 +54,10 @@ from mealpy.utils.problem import Problem
 
 from models.errors import ConfigError
 from search.encoding import UnitCubeEncoding
-from search.objective import FAIL_KIND_ATTR, PROPOSAL_ATTR, Objective, is_retried
+from search.objective import FAIL_KIND_ATTR, PROPOSAL_ATTR, WORST_VALUE, is_retried
 from search.optimizers._hho_mealpy import TrackedHHO
-from search.optimizers.base import OpenGate, TrialCallback, TrialGate
-from search.optimizers.trainer import LocalTrainer, Proposal, Trainer
+from search.optimizers.base import Proposal
+from search.optimizers.queued import QueuedOnlySampler
 from search.space import SearchSpace
 
 _logger = logging.getLogger(__name__)
@@ -70,16 +75,25 @@ CALLS_PER_HAWK_EPOCH = 1.9
 # Consecutive cache hits per hawk after which the population is taken as converged.
 STAGNANT_HITS_PER_HAWK = 10
 CACHE_HITS_ATTR = "hho_cache_hits"
+# Times a configuration whose run failed it (interrupted, worker died) is proposed again;
+# after that it counts as failed (the worst value), so a failure that repeats cannot use
+# up the budget.
+MAX_RETRIES = 1
+# Seconds close() waits for the flock's thread to stop.
+STOP_TIMEOUT_S = 10.0
 _FINISHED_WITH_VALUE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 _FINISHED = (*_FINISHED_WITH_VALUE, optuna.trial.TrialState.FAIL)
+_UNFINISHED = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
+
+Key = tuple[tuple[str, Any], ...]
 
 
 def default_pop_size(budget: int) -> int:
     return max(MIN_POP_SIZE, min(DEFAULT_POP_CAP, budget // BUDGET_PER_HAWK))
 
 
-class _BudgetSpent(Exception):
-    """Every training of this run is done: stop mealpy where it stands."""
+class _Stopped(Exception):
+    """The loop closed the optimizer: stop mealpy where it stands."""
 
 
 class _Stagnated(Exception):
@@ -87,22 +101,16 @@ class _Stagnated(Exception):
 
 
 class HhoOptimizer:
-    """mealpy's ``OriginalHHO`` with an exact budget, a cache and warm restarts.
-
-    By default each proposal trains in this process; :meth:`with_trainer` gives a
-    trainer that trains each population's proposals in parallel.
-    """
+    """mealpy's ``OriginalHHO`` behind ask and tell, with a cache and warm restarts."""
 
     name = "hho"
+    proposes_in_workers = False
 
-    def __init__(self, *, seed: int, pop_size: int, trainer: Trainer | None = None) -> None:
+    def __init__(self, *, seed: int, pop_size: int, budget: int) -> None:
         self._seed = seed
         self._pop_size = pop_size
-        self._trainer = trainer
-
-    def with_trainer(self, trainer: Trainer) -> HhoOptimizer:
-        """This optimizer, with its proposals trained by ``trainer`` instead of in this process."""
-        return HhoOptimizer(seed=self._seed, pop_size=self._pop_size, trainer=trainer)
+        self._budget = budget
+        self._flock: _Flock | None = None
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -113,215 +121,254 @@ class HhoOptimizer:
             "stagnant_hits_per_hawk": STAGNANT_HITS_PER_HAWK,
         }
 
-    def run(
-        self,
-        *,
-        study: optuna.Study,
-        objective: Objective,
-        n_trials: int,
-        callbacks: Sequence[TrialCallback] = (),
-        gate: TrialGate = OpenGate(),  # noqa: B008 - stateless
-    ) -> None:
-        trainer = self._trainer or LocalTrainer(study=study, objective=objective, gate=gate)
-        evaluator = _Evaluator(
-            study=study, objective=objective, n_trials=n_trials, trainer=trainer, callbacks=callbacks,
-            stagnation_limit=STAGNANT_HITS_PER_HAWK * self._pop_size,
-        )
-        if n_trials < self._pop_size:
-            _logger.warning(
-                "HHO: %d trial(s) to run is fewer than the %d hawks of one population; "
-                "HHO will not get past its random start", n_trials, self._pop_size,
-            )
-        try:
-            self._restarts(evaluator)
-        finally:
-            evaluator.save_hits()
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        return QueuedOnlySampler()
 
-    def _restarts(self, evaluator: _Evaluator) -> None:
+    def ask(self, *, study: optuna.Study, space: SearchSpace, n: int) -> list[Proposal]:
+        if self._flock is None:
+            self._flock = _Flock(study=study, space=space, seed=self._seed, pop_size=self._pop_size, room=n)
+        proposals = self._flock.hand_out(n)
+        self._flock.save_hits(study)
+        return proposals
+
+    def tell(self, *, trial: optuna.trial.FrozenTrial) -> None:
+        if self._flock is not None:
+            self._flock.tell(trial)
+
+    def exhausted(self) -> bool:
+        return self._flock is not None and self._flock.exhausted
+
+    def close(self, *, study: optuna.Study) -> None:
+        if self._flock is not None:
+            self._flock.stop()
+            self._flock.save_hits(study)
+
+
+class _Flock:
+    """The HHO flock: mealpy in a thread whose fitness calls wait for told results.
+
+    Everything below ``_condition`` is shared by the thread and the caller of
+    :meth:`hand_out` and :meth:`tell`; the storage is only touched by the caller.
+    """
+
+    def __init__(self, *, study: optuna.Study, space: SearchSpace, seed: int, pop_size: int, room: int) -> None:
+        self.encoding = UnitCubeEncoding(space)
+        self.context: dict[str, Any] = {}
+        self.exhausted = False
+        self._space = space
+        self._seed = seed
+        self._pop_size = pop_size
+        self._room = room
+        self._condition = threading.Condition()
+        self._cache = _finished_fitness(study, space)
+        self._pending: dict[Key, dict[str, Any]] = {}  # proposed by mealpy, not handed out yet
+        self._out: set[Key] = {_key(t.params) for t in study.get_trials(deepcopy=False, states=_UNFINISHED)
+                               if space.contains(t.params)}  # queued or running: adopted
+        self._ordinals: dict[Key, int] = {}
+        self._retries: dict[Key, int] = {}
+        self._next_ordinal = len(study.get_trials(deepcopy=False))
+        self._fresh: set[Key] = set()  # told, not yet asked for by mealpy
+        self._awaited: tuple[Key, ...] = ()  # what the thread waits for, while it waits
+        self._stopped = False
+        self._error: BaseException | None = None
+        self._new_in_restart = 0
+        self._hits_before = int(study.user_attrs.get(CACHE_HITS_ATTR, 0))
+        self._hits = 0
+        self._saved_hits = -1
+        self._consecutive_hits = 0
+        self._stagnation_limit = STAGNANT_HITS_PER_HAWK * pop_size
+        if room < pop_size:
+            _logger.warning("HHO: room for %d trial(s) is less than the %d hawks of one population; "
+                            "HHO will not get past its random start", room, pop_size)
+        self._thread = threading.Thread(target=self._main, name="hho-flock", daemon=True)
+        self._thread.start()
+
+    # The caller's side.
+
+    def hand_out(self, n: int) -> list[Proposal]:
+        """Up to ``n`` of the proposals mealpy waits for, once it has made them."""
+        with self._condition:
+            self._room = n
+            self._condition.wait_for(lambda: self._blocked() or self.exhausted or self._error is not None)
+            if self._error is not None:
+                raise self._error
+            keys = list(self._pending)[:max(0, n)]
+            proposals = []
+            for key in keys:
+                attrs = self._pending.pop(key)
+                ordinal = self._ordinals.setdefault(key, self._next_ordinal)
+                if ordinal == self._next_ordinal:
+                    self._next_ordinal += 1
+                self._out.add(key)
+                proposals.append(Proposal(params=dict(key), attrs={**attrs, PROPOSAL_ATTR: ordinal}))
+            return proposals
+
+    def tell(self, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state not in _FINISHED or not self._space.contains(trial.params):
+            return
+        key = _key(trial.params)
+        with self._condition:
+            retried = self._retries.get(key, 0)
+            if (trial.state == optuna.trial.TrialState.FAIL and is_retried(trial.user_attrs.get(FAIL_KIND_ATTR))
+                    and retried < MAX_RETRIES):
+                if key in self._out and key not in self._cache:  # the run failed it: propose it again
+                    self._retries[key] = retried + 1
+                    self._out.discard(key)
+                    self._pending = {key: _hho_attrs(trial.user_attrs), **self._pending}
+            else:
+                if trial.state in _FINISHED_WITH_VALUE or key not in self._cache:
+                    self._cache[key] = _fitness(trial)
+                if key in self._out:
+                    self._out.discard(key)
+                    self._fresh.add(key)
+            self._condition.notify_all()
+
+    def _blocked(self) -> bool:
+        """The thread waits for values it has not been told yet (caller holds the condition)."""
+        return any(key not in self._cache for key in self._awaited)
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopped = True
+            self._condition.notify_all()
+        self._thread.join(STOP_TIMEOUT_S)
+
+    def save_hits(self, study: optuna.Study) -> None:
+        if self._hits != self._saved_hits:
+            study.set_user_attr(CACHE_HITS_ATTR, self._hits_before + self._hits)
+            self._saved_hits = self._hits
+
+    # The thread's side.
+
+    def _main(self) -> None:
+        try:
+            self._restarts()
+        except _Stopped:
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised in its thread
+            with self._condition:
+                self._error = exc
+                self._condition.notify_all()
+
+    def _restarts(self) -> None:
         restart = 0
-        while evaluator.remaining > 0:
-            trained_before = evaluator.trained
-            evaluator.context.update(restart=restart, iteration=0, phase="init", hawk=0)
+        while True:
+            with self._condition:
+                self._new_in_restart = 0
+            self.context.update(restart=restart, iteration=0, phase="init", hawk=0)
             try:
-                self._solve_once(evaluator, restart)
-            except _BudgetSpent:
-                return
+                self._solve_once(restart)
             except _Stagnated:
                 _logger.info("HHO: population converged; restarting from the best trials")
-            if evaluator.trained == trained_before:
-                _logger.warning(
-                    "HHO: a whole restart found no configuration not already tried; stopping with "
-                    "%d trial(s) of the budget unspent (is the search space this small?)",
-                    evaluator.remaining,
-                )
-                return
+            with self._condition:
+                if self._new_in_restart == 0:
+                    _logger.warning("HHO: a whole restart found no configuration not already tried; "
+                                    "nothing more to propose (is the search space this small?)")
+                    self.exhausted = True
+                    self._condition.notify_all()
+                    return
             restart += 1
 
-    def _solve_once(self, evaluator: _Evaluator, restart: int) -> None:
-        space = evaluator.encoding.space
+    def _solve_once(self, restart: int) -> None:
         # HHO's escaping energy is 2*E0*(1 - t/T): zero in the last planned epoch, where every
         # hawk collapses onto the best. One epoch more than the budget buys keeps it out of reach.
-        affordable = math.ceil((evaluator.remaining / self._pop_size - 1) / CALLS_PER_HAWK_EPOCH)
+        affordable = math.ceil((self._room / self._pop_size - 1) / CALLS_PER_HAWK_EPOCH)
         planned = max(1, affordable) + 1
-        model = TrackedHHO(epoch=planned, pop_size=self._pop_size, context=evaluator.context,
-                           prefetch=evaluator.prefetch)
+        model = TrackedHHO(epoch=planned, pop_size=self._pop_size, context=self.context, prefetch=self._prefetch)
         problem = Problem(
-            bounds=FloatVar(lb=[0.0] * len(space), ub=[1.0] * len(space), name="unit_cube"),
+            bounds=FloatVar(lb=[0.0] * len(self._space), ub=[1.0] * len(self._space), name="unit_cube"),
             minmax="max",
-            obj_func=evaluator,
+            obj_func=self._fitness_of,
             log_to=None,
         )
         rng = np.random.default_rng([self._seed, restart])
-        starting = evaluator.starting_points(self._pop_size, rng)
+        starting = self._starting_points(rng)
         with np.errstate(invalid="ignore", divide="ignore"):  # mealpy's diversity stats at 0/0
             model.solve(problem, mode="swarm", starting_solutions=starting, seed=int(rng.integers(2**31)))
 
-
-class _Evaluator:
-    """mealpy's fitness function: a proposal becomes one Optuna trial, or a cache hit.
-
-    :meth:`prefetch` trains a whole population's new configurations as one batch first,
-    so the calls mealpy then makes one by one find them in the cache.
-    """
-
-    def __init__(
-        self,
-        *,
-        study: optuna.Study,
-        objective: Objective,
-        n_trials: int,
-        trainer: Trainer,
-        callbacks: Sequence[TrialCallback],
-        stagnation_limit: int,
-    ) -> None:
-        self.encoding = UnitCubeEncoding(objective.space)
-        self.context: dict[str, Any] = {}
-        self.trained = 0
-        self._study = study
-        self._worst = objective.worst_value
-        self._n_trials = n_trials
-        self._trainer = trainer
-        self._callbacks = list(callbacks)
-        self._stagnation_limit = stagnation_limit
-        self._cache = _finished_fitness(study, objective.space, worst=objective.worst_value)
-        self._next_proposal = len(study.get_trials(deepcopy=False))
-        self._fresh: set[tuple[Any, ...]] = set()  # prefetched, not yet asked for by mealpy
-        self._gate_closed = False
-        self._hits_before = int(study.user_attrs.get(CACHE_HITS_ATTR, 0))
-        self._hits = 0
-        self._consecutive_hits = 0
-
-    @property
-    def remaining(self) -> int:
-        return self._n_trials - self.trained
-
-    def __call__(self, point: np.ndarray) -> float:
+    def _fitness_of(self, point: np.ndarray) -> float:
+        """mealpy's fitness function: the cached value, after waiting for it if need be."""
         key = _key(self.encoding.decode(point))
-        if key not in self._cache:
-            self.prefetch([point], hawks=[self.context.get("hawk")])
-        if key in self._fresh:
-            self._fresh.discard(key)
-            self._consecutive_hits = 0
+        self._wait_for({key: self._attrs(self.context.get("hawk"))})
+        with self._condition:
+            if key in self._fresh:
+                self._fresh.discard(key)
+                self._consecutive_hits = 0
+                return self._cache[key]
+            self._hits += 1
+            self._consecutive_hits += 1
+            if self._consecutive_hits > self._stagnation_limit:
+                self._consecutive_hits = 0
+                raise _Stagnated
             return self._cache[key]
-        if key in self._cache:
-            return self._hit(key)
-        raise _BudgetSpent
 
-    def prefetch(self, points: Sequence[np.ndarray], *, hawks: Sequence[int | None] | None = None) -> None:
-        """Train, as one batch, the configurations of ``points`` not yet finished (within the budget)."""
-        hawks = hawks if hawks is not None else range(len(points))
-        batch = self._new_configurations(points, hawks)
-        if not batch:
-            return
-        if self._gate_closed or self.remaining <= 0:
-            raise _BudgetSpent
-        batch = batch[: self.remaining]
-        proposals = []
-        for key, attrs in batch:  # numbered in mealpy's order, before any worker claims one
-            proposals.append(Proposal(params=dict(key), attrs={**attrs, PROPOSAL_ATTR: self._next_proposal}))
-            self._next_proposal += 1
-        try:
-            trials = self._trainer.train(proposals, callbacks=self._callbacks)
-        finally:
-            self.save_hits()
-        for (key, _), trial in zip(batch, trials, strict=True):
-            if trial is None:
-                self._gate_closed = True
-                continue
-            self.trained += 1
-            self._cache[key] = _fitness(trial, worst=self._worst)
-            self._fresh.add(key)
-        if self._gate_closed:
-            _logger.info("HHO: the study holds its budget of trials (finished or running); stopping")
+    def _prefetch(self, points: Sequence[np.ndarray]) -> None:
+        """A whole population: propose every new configuration of it at once, then wait."""
+        batch: dict[Key, dict[str, Any]] = {}
+        for hawk, point in enumerate(points):
+            batch.setdefault(_key(self.encoding.decode(point)), self._attrs(hawk))
+        self._wait_for(batch)
 
-    def _new_configurations(
-        self, points: Sequence[np.ndarray], hawks: Sequence[int | None]
-    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
-        """(key, trial attributes) of each configuration in ``points`` not finished yet, first occurrence only."""
-        keys = [_key(self.encoding.decode(point)) for point in points]
-        if any(key not in self._cache for key in keys):
-            self._refresh()  # other workers on the study may have trained some meanwhile
-        batch: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for key, hawk in zip(keys, hawks, strict=True):
-            if key not in self._cache and key not in batch:
-                batch[key] = {f"hho_{k}": v for k, v in {**self.context, "hawk": hawk}.items()}
-        return list(batch.items())
+    def _wait_for(self, batch: dict[Key, dict[str, Any]]) -> None:
+        """Propose the configurations of ``batch`` that are new, and wait until all have values."""
+        with self._condition:
+            if all(key in self._cache for key in batch):
+                return
+            for key, attrs in batch.items():
+                if key not in self._cache and key not in self._out and key not in self._pending:
+                    self._pending[key] = attrs
+                    self._new_in_restart += 1
+            self._awaited = tuple(batch)
+            self._condition.notify_all()
+            self._condition.wait_for(lambda: self._stopped or all(k in self._cache for k in batch))
+            self._awaited = ()
+            if self._stopped:
+                raise _Stopped
 
-    def _hit(self, key: tuple[Any, ...]) -> float:
-        self._hits += 1
-        self._consecutive_hits += 1
-        if self._consecutive_hits > self._stagnation_limit:
-            self._consecutive_hits = 0
-            raise _Stagnated
-        return self._cache[key]
+    def _attrs(self, hawk: int | None) -> dict[str, Any]:
+        return {f"hho_{k}": v for k, v in {**self.context, "hawk": hawk}.items()}
 
-    def _refresh(self) -> None:
-        fresh = _finished_fitness(self._study, self.encoding.space, worst=self._worst)
-        self._cache.update({k: v for k, v in fresh.items() if k not in self._cache})
-
-    def save_hits(self) -> None:
-        self._study.set_user_attr(CACHE_HITS_ATTR, self._hits_before + self._hits)
-
-    def starting_points(self, pop_size: int, rng: np.random.Generator) -> np.ndarray | None:
+    def _starting_points(self, rng: np.random.Generator) -> np.ndarray | None:
         """The best finished configurations (half the population at most), random points for
         the rest, so a restart keeps what was learned yet explores; None if nothing finished."""
-        kept = max(1, pop_size // 2)
-        best = sorted(self._cache.items(), key=lambda item: item[1], reverse=True)[:kept]
+        kept = max(1, self._pop_size // 2)
+        with self._condition:
+            best = sorted(self._cache.items(), key=lambda item: item[1], reverse=True)[:kept]
         if not best:
             return None
         points = [self.encoding.encode(dict(key)) for key, _ in best]
-        fill = rng.uniform(size=(pop_size - len(points), self.encoding.n_dims))
+        fill = rng.uniform(size=(self._pop_size - len(points), self.encoding.n_dims))
         return np.vstack([np.array(points), fill]) if len(fill) else np.array(points)
 
 
-def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def _hho_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if k.startswith("hho_")}
+
+
+def _key(params: dict[str, Any]) -> Key:
     return tuple(sorted(params.items()))
 
 
-def _fitness(trial: optuna.trial.FrozenTrial | None, *, worst: float) -> float:
-    if trial is None:
-        return worst
+def _fitness(trial: optuna.trial.FrozenTrial) -> float:
     if trial.state == optuna.trial.TrialState.COMPLETE and trial.value is not None:
         return float(trial.value)
     if trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values:
         return float(trial.intermediate_values[max(trial.intermediate_values)])
-    return worst
+    return WORST_VALUE
 
 
-def _finished_fitness(
-    study: optuna.Study, space: SearchSpace, *, worst: float
-) -> dict[tuple[Any, ...], float]:
+def _finished_fitness(study: optuna.Study, space: SearchSpace) -> dict[Key, float]:
     """Fitness of every configuration the study already finished: COMPLETE or PRUNED, or
-    FAIL for a reason of its own (``worst``); a value measured beats such a failure."""
-    cache: dict[tuple[Any, ...], float] = {}
+    FAIL for a reason of its own (the worst value); a value measured beats such a failure."""
+    cache: dict[Key, float] = {}
     for trial in study.get_trials(deepcopy=False, states=_FINISHED):
         if not space.contains(trial.params):
             continue
         key = _key(trial.params)
         if trial.state in _FINISHED_WITH_VALUE:
-            cache[key] = _fitness(trial, worst=worst)
+            cache[key] = _fitness(trial)
         elif not is_retried(trial.user_attrs.get(FAIL_KIND_ATTR)):
-            cache.setdefault(key, worst)
+            cache.setdefault(key, WORST_VALUE)
     return cache
 
 
@@ -337,4 +384,4 @@ def create(*, seed: int, budget: int, options: dict[str, Any]) -> HhoOptimizer:
             f"--pop-size must be a whole number in [{MIN_POP_SIZE}, {MAX_POP_SIZE}] "
             f"(mealpy's HHO needs at least {MIN_POP_SIZE} hawks), but got {pop_size!r}"
         )
-    return HhoOptimizer(seed=seed, pop_size=pop_size)
+    return HhoOptimizer(seed=seed, pop_size=pop_size, budget=budget)

@@ -22,7 +22,8 @@ from search.space import SearchSpace
 from search.space_file import load_space_file
 from studies.compare.collect import StudyRun, check_comparable, collect_runs
 from studies.compare.report import write_report
-from studies.launch import MAX_TRIALS, check_study_name, launch
+from studies.config import MAX_TRIALS, check_study_name
+from studies.launch import launch
 from studies.running.pruners import check_pruner
 from studies.store.storage import open_storage, resolve_url
 

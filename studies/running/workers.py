@@ -1,14 +1,12 @@
-"""Parallel workers on one machine: ``launch --jobs J``.
+"""Worker processes on this machine: ``launch --jobs J``.
 
-J processes (not threads: TensorFlow keeps global state per process) each resume the
-same study and train until the study holds its budget; the budget gate
-(:mod:`studies.store.admission`) admits trials one at a time, so the study ends with exactly the
-budget. Each worker gets ``cores / J`` TensorFlow threads. TensorFlow leaks memory with
-every model it trains, so each worker process is replaced by a fresh one after a set
-number of trials (``launch --recycle-every``). TPE workers share what they
-learn through the storage (with the constant liar, a running trial counts as a poor
-result so workers do not all sample the same region); HHO workers run one flock each,
-seeded apart, sharing finished trials through the storage and the cache.
+J processes (not threads: TensorFlow keeps global state per process) each run a worker
+(:func:`studies.running.worker.serve`) on the study; the study's budget
+(:mod:`studies.store.budget`) admits their trials one at a time, so it ends with exactly
+its budget. Each gets ``cores / J`` TensorFlow threads. TensorFlow leaks memory with every
+model it trains, so a process is replaced by a fresh one after a set number of trials
+(``launch --recycle-every``), while the study has work left. The launching process
+meanwhile leads the study when its optimizer proposes from one place (HHO).
 """
 
 from __future__ import annotations
@@ -21,16 +19,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from models.errors import ConfigError
 from studies.exit_codes import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from studies.running.interrupts import Interrupts
+from studies.running.progress import TooManyFailures
+from studies.running.worker import serve
 
 _logger = logging.getLogger(__name__)
 
-# Give worker k > 0, and a run resuming a study that already holds trials, an optimizer
-# seed of their own (a fresh run's worker 0 keeps the study's seed).
-WORKER_SEED_STRIDE = 7919
-RESUME_SEED_STRIDE = 104_729
-SEED_LIMIT = 2**31
 # Seconds the workers get to fail their running trials after an interrupt.
 STOP_GRACE_S = 30
 # Seconds between looks at the workers.
@@ -39,15 +35,6 @@ POLL_S = 0.5
 
 class WorkerFailed(RuntimeError):
     """A worker process ended with an error (its own log says which)."""
-
-
-def worker_seed(seed: int, worker: int, started: int = 0) -> int:
-    """The optimizer seed of ``worker`` joining a study that held ``started`` trials.
-
-    A resumed run must not replay the random proposals of the run it continues, and two
-    workers must not make the same ones; a given history still gives the same seed.
-    """
-    return (seed + worker * WORKER_SEED_STRIDE + started * RESUME_SEED_STRIDE) % SEED_LIMIT
 
 
 def threads_per_worker(jobs: int) -> int:
@@ -62,53 +49,59 @@ def set_tensorflow_threads(threads: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def run_workers(
-    *, jobs: int, study_name: str, storage: str | None, budget: int, max_failures: int,
-    per_process: int | None, has_room: Callable[[], bool], worker_init: Callable[[], None] | None,
-) -> None:
-    """Keep ``jobs`` worker processes on the study until it holds ``budget`` finished trials.
+class WorkerPool:
+    """``jobs`` worker processes on one study, each replaced after ``per_process`` trials
+    (None: never) while :meth:`supervise` is told the study has work left."""
 
-    Each process runs at most ``per_process`` trials (None: no limit) and is then replaced
-    by a fresh one while ``has_room()`` says the study can take another trial.
+    def __init__(self, *, jobs: int, study_name: str, storage: str | None, per_process: int | None,
+                 worker_init: Callable[[], None] | None) -> None:
+        self._jobs = jobs
+        # A local worker stops, after its trial, when the process that started it is gone.
+        self._kwargs = {"study_name": study_name, "storage": storage, "limit": per_process, "parent": os.getpid()}
+        self._worker_init = worker_init
+        self._context = multiprocessing.get_context("spawn")
+        self._numbers = itertools.count()
+        self._active: list[Any] = []
+        if jobs:
+            _logger.info("Running %d worker process(es) with %d TensorFlow thread(s) each%s", jobs,
+                         threads_per_worker(jobs), f", each replaced after {per_process} trials" if per_process else "")
 
-    Raises:
-        WorkerFailed: a worker ended with an error.
-        KeyboardInterrupt: interrupted; the workers were stopped (their trials marked FAIL).
-    """
-    context = multiprocessing.get_context("spawn")
-    kwargs = {"study_name": study_name, "storage": storage, "trials": budget, "max_failures": max_failures,
-              "per_process": per_process}
-    started = itertools.count()
+    def __enter__(self) -> WorkerPool:
+        self._active = [self._start() for _ in range(self._jobs)]
+        return self
 
-    def start() -> Any:
-        worker = next(started)
-        process = context.Process(target=_worker_main, args=(worker, jobs, kwargs, worker_init),
-                                  name=f"worker-{worker}")
+    def __exit__(self, *exc: object) -> None:
+        stop_processes(self._active)
+
+    @property
+    def alive(self) -> int:
+        return sum(p.is_alive() for p in self._active)
+
+    def supervise(self, *, has_work: bool) -> None:
+        """Wait a moment; replace each process that finished while ``has_work``.
+
+        Raises:
+            WorkerFailed, KeyboardInterrupt: a process ended with an error or was interrupted
+                (the others are stopped first).
+        """
+        if self._active:
+            self._active[0].join(POLL_S)
+        running = [p for p in self._active if p.is_alive()]
+        for process in (p for p in self._active if not p.is_alive()):
+            if process.exitcode != EXIT_OK:
+                stop_processes(running)
+                self._active = []
+                raise failure_of(process)
+            if has_work:
+                running.append(self._start())
+        self._active = running
+
+    def _start(self) -> Any:
+        number = next(self._numbers)
+        process = self._context.Process(target=_worker_main, args=(number, self._jobs, self._kwargs,
+                                                                   self._worker_init), name=f"worker-{number}")
         process.start()
         return process
-
-    _logger.info("Running %d worker process(es) with %d TensorFlow thread(s) each%s", jobs,
-                 threads_per_worker(jobs), f", each replaced after {per_process} trials" if per_process else "")
-    active = [start() for _ in range(jobs)]
-    try:
-        while active:
-            active = _replace_finished(active, start, has_room)
-    except KeyboardInterrupt:
-        stop_processes(active)
-        raise
-
-
-def _replace_finished(active: list[Any], start: Callable[[], Any], has_room: Callable[[], bool]) -> list[Any]:
-    """Wait a moment; return the processes still running plus replacements of finished ones."""
-    active[0].join(POLL_S)
-    running = [p for p in active if p.is_alive()]
-    for process in (p for p in active if not p.is_alive()):
-        if process.exitcode != EXIT_OK:
-            stop_processes(running)
-            raise failure_of(process)
-        if has_room():
-            running.append(start())
-    return running
 
 
 def failure_of(process: Any) -> BaseException:
@@ -128,11 +121,9 @@ def stop_processes(processes: list[Any]) -> None:
 
 
 def _worker_main(worker: int, jobs: int, kwargs: dict[str, Any], worker_init: Callable[[], None] | None) -> None:
-    """Entry point of one worker process: an independent optimizer on the study."""
+    """Entry point of one worker process: a worker on the study."""
     def body() -> None:
-        from studies.launch import launch
-
-        launch(**kwargs, resume=True, worker=worker)
+        serve(**kwargs, worker=worker)
 
     run_as_worker(jobs=jobs, worker_init=worker_init, body=body)
 
@@ -145,9 +136,6 @@ def run_as_worker(*, jobs: int, worker_init: Callable[[], None] | None, body: Ca
     set_tensorflow_threads(threads_per_worker(jobs))
     if worker_init is not None:
         worker_init()
-    from models.errors import ConfigError
-    from studies.running.progress import TooManyFailures
-
     try:
         body()
     except KeyboardInterrupt:

@@ -1,6 +1,6 @@
 """A study's lock, held by its database: one holder at a time, on any host, released when the holder dies.
 
-The budget gate (:mod:`studies.store.admission`) takes it to admit trials one at a time.
+The study's budget (:mod:`studies.store.budget`) takes it to admit trials one at a time.
 The lock belongs to the database and the study, not to the spelling of the storage URL:
 ``127.0.0.1`` and ``localhost``, or a relative and an absolute SQLite path, name the same
 lock. One class per SQLAlchemy back end, chosen by :func:`study_lock`:
@@ -15,7 +15,7 @@ lock. One class per SQLAlchemy back end, chosen by :func:`study_lock`:
 Any other back end is a :class:`~models.errors.ConfigError`. A lock is acquired by
 blocking until it is free. A process killed while holding it loses it at once (its
 connection or file closes); a host that dies holding it loses it once the database
-notices (PostgreSQL: within 25 seconds, see :class:`PostgresLock`).
+notices (PostgreSQL: within :data:`RELEASE_BOUND_S` = 25 seconds, see :class:`PostgresLock`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from models.errors import ConfigError, first_line
-from studies.store.storage import _rdb_storage
+from studies.store.storage import rdb_storage
 
 _logger = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ SQLITE_LOCK_SUFFIX = ".lock"
 KEEPALIVE_IDLE_S = 10
 KEEPALIVE_INTERVAL_S = 5
 KEEPALIVE_COUNT = 3
+# Seconds until a silent peer's connection is closed: the keepalive's, and the longest that
+# sent data may go unacknowledged (TCP_USER_TIMEOUT) before the connection is closed.
+RELEASE_BOUND_S = KEEPALIVE_IDLE_S + KEEPALIVE_COUNT * KEEPALIVE_INTERVAL_S
+_MS_PER_S = 1000
 # The drivers that pass libpq's connection parameters through (the client side's keepalive).
 LIBPQ_DRIVERS = frozenset({"psycopg", "psycopg2", "psycopg2cffi"})
 # GET_LOCK's timeout that means "wait as long as it takes".
@@ -78,20 +82,26 @@ def lock_key(study_name: str) -> int:
 class PostgresLock:
     """``pg_advisory_lock(lock_key(study))``, held by a connection of its own to the storage's database.
 
-    The connection is opened by :meth:`acquire` and closed by :meth:`release` (or by the
-    holder's death, which ends the session and with it the lock). Both ends probe the
-    idle connection: the server (``tcp_keepalives_*``, set for the session) so that it
-    ends the session of a host that died or lost the network while holding the lock,
-    the client (libpq's ``keepalives_*``) so that it does not wait forever on a dead
-    server. Such a lock is thus released within KEEPALIVE_IDLE_S + KEEPALIVE_COUNT *
-    KEEPALIVE_INTERVAL_S = 25 seconds (over TCP; a Unix socket's peer is on the same
-    host, whose death is the server's). A connection pooler in transaction mode
-    (PgBouncer) breaks session locks: point the storage at the server.
+    The connection is made from the storage engine's URL (driver, password and URL
+    options; not options given to that engine apart from its URL), opened by
+    :meth:`acquire` and closed by :meth:`release` (or by the holder's death, which ends
+    the session and with it the lock). It is in autocommit: no transaction stays open
+    while the lock is held.
+
+    Both ends watch the connection: the server (``tcp_keepalives_*`` and
+    ``tcp_user_timeout``, set for the session) so that it ends the session of a host
+    that died or lost the network while holding the lock, and the client (libpq's
+    ``keepalives_*`` and ``tcp_user_timeout``) so that it does not wait forever on a dead
+    server. A dead host's lock is thus released within :data:`RELEASE_BOUND_S` = 25
+    seconds (over TCP; over a Unix socket client and server share a host). Needs
+    PostgreSQL 12 or later. A connection pooler in transaction mode (PgBouncer) breaks
+    session locks: point the storage at the server itself.
     """
 
     def __init__(self, *, engine: sqlalchemy.Engine, study_name: str) -> None:
         connect_args = ({"keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE_S,
-                         "keepalives_interval": KEEPALIVE_INTERVAL_S, "keepalives_count": KEEPALIVE_COUNT}
+                         "keepalives_interval": KEEPALIVE_INTERVAL_S, "keepalives_count": KEEPALIVE_COUNT,
+                         "tcp_user_timeout": RELEASE_BOUND_S * _MS_PER_S}
                         if engine.url.get_driver_name() in LIBPQ_DRIVERS else {})
         self._engine = sqlalchemy.create_engine(engine.url, poolclass=NullPool, connect_args=connect_args)
         self._key = lock_key(study_name)
@@ -104,9 +114,10 @@ class PostgresLock:
             connection.execute(
                 sqlalchemy.text("SELECT set_config('tcp_keepalives_idle', :idle, false), "
                                 "set_config('tcp_keepalives_interval', :interval, false), "
-                                "set_config('tcp_keepalives_count', :count, false)"),
+                                "set_config('tcp_keepalives_count', :count, false), "
+                                "set_config('tcp_user_timeout', :user_timeout, false)"),
                 {"idle": str(KEEPALIVE_IDLE_S), "interval": str(KEEPALIVE_INTERVAL_S),
-                 "count": str(KEEPALIVE_COUNT)},
+                 "count": str(KEEPALIVE_COUNT), "user_timeout": str(RELEASE_BOUND_S * _MS_PER_S)},
             )
             connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
         except BaseException:
@@ -239,7 +250,7 @@ def study_lock(*, storage: optuna.storages.BaseStorage, study_name: str) -> Stud
         ConfigError: ``storage`` is not a database (Optuna's in-memory or journal
             storage), or its back end has no lock.
     """
-    rdb = _rdb_storage(storage)
+    rdb = rdb_storage(storage)
     if rdb is None:
         raise ConfigError(f"a study shared by several workers needs a database storage, but it is in a "
                           f"{type(storage).__name__}; open it with a postgresql:// or sqlite:/// URL")

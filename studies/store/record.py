@@ -36,6 +36,8 @@ class StudyRecord:
     # The budget the optimizer's settings were planned for: the first one (a resume may
     # raise ``budget``); None in studies made before it was recorded.
     initial_budget: int | None = None
+    # The host the study was created on (a SQLite study can only be worked on there).
+    created_on: str | None = None
     # Failed trials in a row that stop a run; None in studies made before it was recorded.
     max_failures: int | None = None
     versions: dict[str, str] = dataclasses.field(default_factory=lambda: package_versions())

@@ -85,7 +85,7 @@ def heartbeat_run_seconds(storage: optuna.storages.BaseStorage, trial: FrozenTri
     RUNNING). The heartbeat is stamped by the database's clock (UTC for SQLite) and the
     start by the worker's, so the heartbeat is first moved onto this host's clock.
     """
-    rdb = _rdb_storage(storage)
+    rdb = rdb_storage(storage)
     if rdb is None or trial.datetime_start is None:
         return None
     query = sqlalchemy.select(_HEARTBEATS.c.heartbeat, sqlalchemy.func.now()).where(
@@ -230,7 +230,7 @@ def open_storage(url: str | None, *, must_exist: bool) -> optuna.storages.RDBSto
         raise ConfigError(f"cannot open storage {mask_url(url)}: {first_line(exc)}") from None
 
 
-def _rdb_storage(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
+def rdb_storage(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
     """The RDB storage behind ``storage`` (a study holds its RDB storage in Optuna's cache); None if none."""
     if isinstance(storage, optuna.storages._CachedStorage):  # noqa: SLF001 - what optuna.get_storage wraps an RDBStorage in
         storage = storage._backend  # noqa: SLF001

@@ -23,6 +23,8 @@ from search.optimizers import create_optimizer
 from search.optimizers.hho import CACHE_HITS_ATTR, default_pop_size
 from search.space import DEFAULT_SPACE, SearchSpace
 from studies.launch import run_study
+from studies.running.leader import Leader
+from studies.store.budget import StudyBudget, lock_of
 from tests.helpers import AnalyticObjective
 
 
@@ -79,7 +81,7 @@ def test_tiny_space_stops_instead_of_looping(db_url, caplog):
     with caplog.at_level(logging.WARNING):
         _run(study, 5, space=space)
     assert len(study.trials) == 2
-    assert "budget unspent" in caplog.text
+    assert "found no configuration not already tried" in caplog.text
 
 
 def test_mealpy_prints_nothing(db_url, capsys):
@@ -108,18 +110,25 @@ def test_unknown_optimizer():
         create_optimizer("cma", seed=0, budget=10)
 
 
-class _ReversedTrainer:
-    """A trainer that trains each batch last-first (as parallel workers may finish) and records the batches."""
-
-    def __init__(self, study, objective):
-        from search.optimizers.trainer import LocalTrainer
-
-        self._local = LocalTrainer(study=study, objective=objective)
-        self.batches = []
-
-    def train(self, proposals, *, callbacks=()):
-        self.batches.append(len(proposals))
-        return list(reversed(self._local.train(list(reversed(proposals)), callbacks=callbacks)))
+def _run_newest_first(study, objective, *, budget, pop_size):
+    """Lead HHO as the trial loop does, but train each step's queued trials newest first (as
+    parallel workers may take and finish them); returns how many trials each step queued."""
+    hho = create_optimizer("hho", seed=0, budget=budget, options={"pop_size": pop_size})
+    keeper = StudyBudget(study=study, budget=budget, lock=lock_of(study))
+    leader = Leader(budget=keeper, optimizer=hho, space=objective.space)
+    batches = []
+    try:
+        while keeper.counts().finished < budget:
+            batches.append(leader.step())
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            assert waiting, "HHO proposed nothing while nothing was running"
+            for frozen in reversed(waiting):
+                assert study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING)
+                trial = optuna.Trial(study, frozen._trial_id)
+                study.tell(trial, objective(trial))
+    finally:
+        leader.close()
+    return [size for size in batches if size]
 
 
 def test_populations_are_trained_as_batches_and_completion_order_does_not_change_the_search(db_url):
@@ -127,13 +136,10 @@ def test_populations_are_trained_as_batches_and_completion_order_does_not_change
     in_order = _study(db_url, "in-order")
     _run(in_order, budget, pop_size=pop_size)
     shuffled = _study(db_url, "reversed")
-    objective = AnalyticObjective(DEFAULT_SPACE)
-    trainer = _ReversedTrainer(shuffled, objective)
-    hho = create_optimizer("hho", seed=0, budget=budget, options={"pop_size": pop_size}).with_trainer(trainer)
-    run_study(study=shuffled, optimizer=hho, objective=objective, budget=budget)
-    assert trainer.batches[0] == pop_size  # the initial population, all at once
-    assert any(size > 1 for size in trainer.batches[1:]), trainer.batches  # re-scored populations
-    assert sum(trainer.batches) == budget == len(shuffled.trials)
+    batches = _run_newest_first(shuffled, AnalyticObjective(DEFAULT_SPACE), budget=budget, pop_size=pop_size)
+    assert batches[0] == pop_size  # the initial population, all at once
+    assert any(size > 1 for size in batches[1:]), batches  # re-scored populations
+    assert sum(batches) == budget == len(shuffled.trials)
     # Same proposals, same values: each result went back to the hawk that proposed it.
     by_params = {tuple(sorted(t.params.items())): t.value for t in in_order.trials}
     assert {tuple(sorted(t.params.items())): t.value for t in shuffled.trials} == by_params
@@ -214,17 +220,15 @@ def test_the_order_workers_claim_trials_in_changes_neither_values_nor_the_search
     run_study(study=in_order, optimizer=create_optimizer("hho", seed=0, budget=budget, options={"pop_size": pop_size}),
               objective=_SeededObjective(DEFAULT_SPACE), budget=budget)
     shuffled = _study(db_url, "reversed")
-    objective = _SeededObjective(DEFAULT_SPACE)
-    trainer = _ReversedTrainer(shuffled, objective)
-    hho = create_optimizer("hho", seed=0, budget=budget, options={"pop_size": pop_size}).with_trainer(trainer)
-    run_study(study=shuffled, optimizer=hho, objective=objective, budget=budget)
+    _run_newest_first(shuffled, _SeededObjective(DEFAULT_SPACE), budget=budget, pop_size=pop_size)
 
     def by_params(study):
         return {tuple(sorted(t.params.items())): (t.value, t.number) for t in study.trials}
 
     first, second = by_params(in_order), by_params(shuffled)
     assert {k: v for k, (v, _) in second.items()} == {k: v for k, (v, _) in first.items()}
-    assert any(second[k][1] != number for k, (_, number) in first.items())  # the trial numbers did differ
+    started = [t.number for t in sorted(shuffled.trials, key=lambda t: t.datetime_start)]
+    assert started != sorted(started)  # the trials were trained in another order than proposed
     assert sorted(t.user_attrs[PROPOSAL_ATTR] for t in shuffled.trials) == list(range(budget))
 
 

@@ -60,6 +60,6 @@ def test_pruned_trials_count_in_the_exact_budget(optimizer, pruner):
 
 def test_hho_gives_a_pruned_hawk_its_last_reported_value():
     trial = optuna.trial.create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.3, 2: 0.45})
-    assert _fitness(trial, worst=0.0) == 0.45
+    assert _fitness(trial) == 0.45
     failed = optuna.trial.create_trial(state=TrialState.FAIL)
-    assert _fitness(failed, worst=0.0) == 0.0
+    assert _fitness(failed) == 0.0

@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies.store.admission import BudgetGate
+from studies.store.budget import Admission, StudyBudget, lock_of
 from studies.store.storage import open_storage
 from tests.studies.store.hosts import DEADLINE_S, SecretUrl, become_host, finish, host_processes
 
@@ -43,6 +43,19 @@ def _study(db_url, finished):
     return study
 
 
+class BudgetGate:
+    """A worker that creates its own trials (TPE), claiming each from the study's budget."""
+
+    def __init__(self, *, study, budget, url=None, lock=None):
+        self.budget = StudyBudget(study=study, budget=budget, lock=lock or lock_of(study))
+
+    def claim(self):
+        return self.budget.admit(may_create=True) in (Admission.NEW, Admission.QUEUED)
+
+    def release(self):
+        self.budget.release()
+
+
 def test_claim_admits_below_the_budget_and_refuses_at_it(db_url):
     study = _study(db_url, finished=2)
     gate = BudgetGate(study=study, budget=3, url=db_url)
@@ -56,7 +69,11 @@ def test_a_waiting_trial_holds_a_slot(db_url):
     study = _study(db_url, finished=2)
     study.enqueue_trial({})
     assert study.get_trials(states=(TrialState.WAITING,))
-    assert not BudgetGate(study=study, budget=3, url=db_url).claim()
+    budget = StudyBudget(study=study, budget=3, lock=lock_of(study))
+    assert budget.admit(may_create=True) is Admission.QUEUED  # take the queued trial, create none
+    budget.release()
+    with budget.held() as room:
+        assert room == 0
 
 
 def test_the_last_slot_goes_to_one_worker_only(db_url):
@@ -101,10 +118,8 @@ def _worker_gate(url, study_name, tmpdir, *, host_local):
     become_host(tmpdir)
     study = optuna.load_study(study_name=study_name, storage=open_storage(url, must_exist=True),
                               sampler=optuna.samplers.RandomSampler())
-    gate = BudgetGate(study=study, budget=BUDGET, url=url)
-    if host_local:
-        gate._lock = HostLocalLock(url=url, study_name=study_name)
-    return study, gate
+    lock = HostLocalLock(url=url, study_name=study_name) if host_local else None
+    return study, BudgetGate(study=study, budget=BUDGET, lock=lock)
 
 
 def _claim_until_refused(url, study_name, tmpdir, start):

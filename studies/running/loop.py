@@ -1,0 +1,63 @@
+"""The one trial loop: where every trial of every optimizer runs.
+
+A :class:`TrialLoop` runs trials of one study in this process, one at a time. Before
+each, it asks the study's budget (:class:`studies.store.budget.StudyBudget`) what it may
+do: take the oldest queued trial (an optimizer that proposes through ``ask`` queued it
+with fixed parameters), create one with its optimizer's sampler (TPE, random), wait, or
+stop. Then it runs the trial through ``study.optimize(n_trials=1)``, so Optuna's
+heartbeat, FAIL and PRUNED handling and the callbacks are the same for every optimizer;
+a trial's own failure (:data:`search.optimizers.TRIAL_ERRORS`) is stored FAIL and the
+loop goes on. Where this loop runs (the launching process, a local worker process,
+another host) changes nothing in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import ClassVar
+
+import optuna
+
+from search.objective import Objective
+from search.optimizers import TRIAL_ERRORS, TrialCallback
+from studies.running.interrupts import raise_if_interrupted
+from studies.store.budget import Admission, StudyBudget
+from studies.store.trials import WorkerTagged
+
+_logger = logging.getLogger(__name__)
+
+
+class TrialLoop:
+    """Runs trials of ``budget.study`` in this process, one per :meth:`run_one`."""
+
+    STARTS: ClassVar[tuple[Admission, ...]] = (Admission.QUEUED, Admission.NEW)
+
+    def __init__(
+        self,
+        *,
+        budget: StudyBudget,
+        sampler: optuna.samplers.BaseSampler,
+        may_create: bool,
+        objective: Objective,
+        callbacks: Sequence[TrialCallback] = (),
+    ) -> None:
+        self._budget = budget
+        self._may_create = may_create
+        self._objective = WorkerTagged(objective, on_start=budget.release)
+        self._callbacks = list(callbacks)
+        self.ran = 0
+        budget.study.sampler = sampler
+
+    def run_one(self) -> Admission:
+        """Run one trial if the budget admits one now; return what the budget said."""
+        raise_if_interrupted()  # a safe point between trials
+        admission = self._budget.admit(may_create=self._may_create)
+        if admission not in self.STARTS:
+            return admission
+        try:
+            self._budget.study.optimize(self._objective, n_trials=1, catch=TRIAL_ERRORS, callbacks=self._callbacks)
+        finally:
+            self._budget.release()  # in case the trial failed before its objective started
+        self.ran += 1
+        return admission
