@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_launch(commands: Any, storage_help: str) -> None:
     from search.optimizers import OPTIMIZERS
-    from studies.config import DEFAULT_OPTIMIZER, DEFAULT_RECYCLE_EVERY
+    from studies.config import DEFAULT_OPTIMIZER
     from studies.launch import DEFAULT_JOBS
     from studies.running.pruners import DEFAULT_PRUNER, PRUNERS
 
@@ -62,16 +62,13 @@ def _add_launch(commands: Any, storage_help: str) -> None:
     launch.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="worker processes sharing the study on "
                         "this machine, each with cores/J threads; 0: none, only lead the study while "
                         f"`worker` processes on other hosts train (default: {DEFAULT_JOBS})")
-    launch.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY, help="replace a worker "
-                        "process after this many trials, since TensorFlow leaks memory per model; 0: never "
-                        f"(default: {DEFAULT_RECYCLE_EVERY})")
+    _add_recycle_option(launch)
     launch.add_argument("--resume", action="store_true", help="continue an existing study to --trials")
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
     launch.set_defaults(handler=_launch)
 
 
 def _add_worker(commands: Any, storage_help: str) -> None:
-    from studies.config import DEFAULT_RECYCLE_EVERY
     from studies.work import DEFAULT_WORKER_JOBS
 
     worker = commands.add_parser(
@@ -83,9 +80,16 @@ def _add_worker(commands: Any, storage_help: str) -> None:
     worker.add_argument("--study", help="the study to work on (default: every study with work, in name order)")
     worker.add_argument("--jobs", type=int, default=DEFAULT_WORKER_JOBS, help="worker processes on this host, "
                         f"each with cores/J threads (default: {DEFAULT_WORKER_JOBS})")
-    worker.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY, help="replace a worker "
-                        f"process after this many trials; 0: never (default: {DEFAULT_RECYCLE_EVERY})")
+    _add_recycle_option(worker)
     worker.set_defaults(handler=_worker)
+
+
+def _add_recycle_option(parser: argparse.ArgumentParser) -> None:
+    from studies.config import DEFAULT_RECYCLE_EVERY
+
+    parser.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY, help="replace a worker "
+                        "process after this many trials, since TensorFlow leaks memory per model; 0: never "
+                        f"(default: {DEFAULT_RECYCLE_EVERY})")
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:

@@ -127,15 +127,7 @@ class PostgresLock:
 
     def release(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
-        except SQLAlchemyError as exc:  # the session is gone, and its lock with it
-            _logger.warning("could not unlock the study's advisory lock (%s); closing its connection",
-                            first_line(exc))
-        finally:
-            connection.close()
+        _unlock(connection, "SELECT pg_advisory_unlock(:key)", {"key": self._key})
 
 
 class SqliteFileLock:
@@ -209,14 +201,22 @@ class MysqlLock:
 
     def release(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            connection.execute(sqlalchemy.text("SELECT RELEASE_LOCK(:name)"), {"name": self._name})
-        except SQLAlchemyError as exc:  # the connection is gone, and its lock with it
-            _logger.warning("could not release the study lock (%s); closing its connection", first_line(exc))
-        finally:
-            connection.close()
+        _unlock(connection, "SELECT RELEASE_LOCK(:name)", {"name": self._name})
+
+
+def _unlock(connection: sqlalchemy.Connection | None, statement: str, params: dict[str, object]) -> None:
+    """Release a lock the server holds for the session of ``connection`` (if any), then close it.
+
+    If the session is already gone, so is its lock: a warning, nothing else.
+    """
+    if connection is None:
+        return
+    try:
+        connection.execute(sqlalchemy.text(statement), params)
+    except SQLAlchemyError as exc:
+        _logger.warning("could not release the study lock (%s); closing its connection", first_line(exc))
+    finally:
+        connection.close()
 
 
 # The lock of each SQLAlchemy back end (by its name for the URL's dialect).
