@@ -86,6 +86,8 @@ _FINISHED = (*_FINISHED_WITH_VALUE, optuna.trial.TrialState.FAIL)
 _UNFINISHED = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
 
 Key = tuple[tuple[str, Any], ...]
+# Where Optuna keeps the parameters a trial was queued with (``Study.enqueue_trial``).
+_FIXED_PARAMS = "fixed_params"
 
 
 def default_pop_size(budget: int) -> int:
@@ -162,8 +164,8 @@ class _Flock:
         self._condition = threading.Condition()
         self._cache = _finished_fitness(study, space)
         self._pending: dict[Key, dict[str, Any]] = {}  # proposed by mealpy, not handed out yet
-        self._out: set[Key] = {_key(t.params) for t in study.get_trials(deepcopy=False, states=_UNFINISHED)
-                               if space.contains(t.params)}  # queued or running: adopted
+        self._out: set[Key] = {_key(_configuration(t)) for t in study.get_trials(deepcopy=False, states=_UNFINISHED)
+                               if space.contains(_configuration(t))}  # queued or running: adopted
         self._ordinals: dict[Key, int] = {}
         self._retries: dict[Key, int] = {}
         self._next_ordinal = len(study.get_trials(deepcopy=False))
@@ -204,9 +206,10 @@ class _Flock:
             return proposals
 
     def tell(self, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state not in _FINISHED or not self._space.contains(trial.params):
+        params = _configuration(trial)
+        if trial.state not in _FINISHED or not self._space.contains(params):
             return
-        key = _key(trial.params)
+        key = _key(params)
         with self._condition:
             retried = self._retries.get(key, 0)
             if (trial.state == optuna.trial.TrialState.FAIL and is_retried(trial.user_attrs.get(FAIL_KIND_ATTR))
@@ -345,6 +348,12 @@ def _hho_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if k.startswith("hho_")}
 
 
+def _configuration(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The configuration of ``trial``: its params, or, for a queued trial (or one whose worker
+    died before the objective asked for them), the fixed params it was queued with."""
+    return dict(trial.params) or dict(trial.system_attrs.get(_FIXED_PARAMS, {}))
+
+
 def _key(params: dict[str, Any]) -> Key:
     return tuple(sorted(params.items()))
 
@@ -362,9 +371,10 @@ def _finished_fitness(study: optuna.Study, space: SearchSpace) -> dict[Key, floa
     FAIL for a reason of its own (the worst value); a value measured beats such a failure."""
     cache: dict[Key, float] = {}
     for trial in study.get_trials(deepcopy=False, states=_FINISHED):
-        if not space.contains(trial.params):
+        params = _configuration(trial)
+        if not space.contains(params):
             continue
-        key = _key(trial.params)
+        key = _key(params)
         if trial.state in _FINISHED_WITH_VALUE:
             cache[key] = _fitness(trial)
         elif not is_retried(trial.user_attrs.get(FAIL_KIND_ATTR)):
