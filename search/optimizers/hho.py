@@ -108,10 +108,9 @@ class HhoOptimizer:
     name = "hho"
     proposes_in_workers = False
 
-    def __init__(self, *, seed: int, pop_size: int, budget: int) -> None:
+    def __init__(self, *, seed: int, pop_size: int) -> None:
         self._seed = seed
         self._pop_size = pop_size
-        self._budget = budget
         self._flock: _Flock | None = None
 
     def settings(self) -> dict[str, Any]:
@@ -394,4 +393,4 @@ def create(*, seed: int, budget: int, options: dict[str, Any]) -> HhoOptimizer:
             f"--pop-size must be a whole number in [{MIN_POP_SIZE}, {MAX_POP_SIZE}] "
             f"(mealpy's HHO needs at least {MIN_POP_SIZE} hawks), but got {pop_size!r}"
         )
-    return HhoOptimizer(seed=seed, pop_size=pop_size, budget=budget)
+    return HhoOptimizer(seed=seed, pop_size=pop_size)

@@ -40,7 +40,6 @@ class Leader:
         self._space = space
         self._told = {t.number for t in self._study.get_trials(deepcopy=False, states=FINISHED_STATES)}
         self._last_beat = 0.0
-        self.queued = 0
 
     def step(self) -> int:
         """Tell the optimizer what finished, queue what it proposes now; returns how many it queued."""
@@ -53,7 +52,6 @@ class Leader:
             proposals = self._optimizer.ask(study=self._study, space=self._space, n=room)
             for proposal in proposals:
                 self._study.enqueue_trial(proposal.params, user_attrs=proposal.attrs)
-        self.queued += len(proposals)
         return len(proposals)
 
     def exhausted(self) -> bool:

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 
-from studies.config import Given, StudySetup, open_study
+from studies.config import DEFAULT_MAX_FAILURES, Given, StudySetup, open_study
 from studies.running.interrupts import deferred, raise_if_interrupted
 from studies.running.leader import LEADER_GRACE_S, leader_alive
 from studies.running.loop import TrialLoop
@@ -49,7 +49,7 @@ def serve_setup(setup: StudySetup, *, limit: int | None = None, parent: int | No
     logger = TrialLogger(total=record.budget, done=finished, progress=False)
     loop = TrialLoop(budget=budget, sampler=setup.optimizer.sampler(), may_create=setup.optimizer.proposes_in_workers,
                      objective=setup.objective,
-                     callbacks=[logger, FailureGuard(record.max_failures or 1)])
+                     callbacks=[logger, FailureGuard(record.max_failures or DEFAULT_MAX_FAILURES)])
     idle_since: float | None = None
     with deferred():
         while limit is None or loop.ran < limit:

@@ -25,7 +25,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, ClassVar, Protocol
 
 import optuna
 import sqlalchemy
@@ -79,7 +79,38 @@ def lock_key(study_name: str) -> int:
     return int.from_bytes(digest[:_KEY_BYTES], "big") >> 1
 
 
-class PostgresLock:
+class _SessionLock:
+    """A lock the database server holds for one session: taken on a connection of its own
+    (autocommit, so no transaction stays open while it is held) by :meth:`_take`, given back
+    by ``unlock_statement`` with ``_unlock_params()``, and lost with the session if the
+    holder dies. Subclasses set ``_engine`` and say how to take and give back the lock."""
+
+    unlock_statement: ClassVar[str]
+    _engine: sqlalchemy.Engine
+    _connection: sqlalchemy.Connection | None = None
+
+    def _take(self, connection: sqlalchemy.Connection) -> None:
+        raise NotImplementedError
+
+    def _unlock_params(self) -> dict[str, object]:
+        raise NotImplementedError
+
+    def acquire(self) -> None:
+        self.release()
+        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            self._take(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+
+    def release(self) -> None:
+        connection, self._connection = self._connection, None
+        _unlock(connection, self.unlock_statement, self._unlock_params())
+
+
+class PostgresLock(_SessionLock):
     """``pg_advisory_lock(lock_key(study))``, held by a connection of its own to the storage's database.
 
     The connection is made from the storage engine's URL (driver, password and URL
@@ -105,29 +136,22 @@ class PostgresLock:
                         if engine.url.get_driver_name() in LIBPQ_DRIVERS else {})
         self._engine = sqlalchemy.create_engine(engine.url, poolclass=NullPool, connect_args=connect_args)
         self._key = lock_key(study_name)
-        self._connection: sqlalchemy.Connection | None = None
 
-    def acquire(self) -> None:
-        self.release()
-        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            connection.execute(
-                sqlalchemy.text("SELECT set_config('tcp_keepalives_idle', :idle, false), "
-                                "set_config('tcp_keepalives_interval', :interval, false), "
-                                "set_config('tcp_keepalives_count', :count, false), "
-                                "set_config('tcp_user_timeout', :user_timeout, false)"),
-                {"idle": str(KEEPALIVE_IDLE_S), "interval": str(KEEPALIVE_INTERVAL_S),
-                 "count": str(KEEPALIVE_COUNT), "user_timeout": str(RELEASE_BOUND_S * _MS_PER_S)},
-            )
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
-        except BaseException:
-            connection.close()
-            raise
-        self._connection = connection
+    unlock_statement = "SELECT pg_advisory_unlock(:key)"
 
-    def release(self) -> None:
-        connection, self._connection = self._connection, None
-        _unlock(connection, "SELECT pg_advisory_unlock(:key)", {"key": self._key})
+    def _unlock_params(self) -> dict[str, object]:
+        return {"key": self._key}
+
+    def _take(self, connection: sqlalchemy.Connection) -> None:
+        connection.execute(
+            sqlalchemy.text("SELECT set_config('tcp_keepalives_idle', :idle, false), "
+                            "set_config('tcp_keepalives_interval', :interval, false), "
+                            "set_config('tcp_keepalives_count', :count, false), "
+                            "set_config('tcp_user_timeout', :user_timeout, false)"),
+            {"idle": str(KEEPALIVE_IDLE_S), "interval": str(KEEPALIVE_INTERVAL_S),
+             "count": str(KEEPALIVE_COUNT), "user_timeout": str(RELEASE_BOUND_S * _MS_PER_S)},
+        )
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
 
 
 class SqliteFileLock:
@@ -171,7 +195,7 @@ class SqliteFileLock:
             handle.close()
 
 
-class MysqlLock:
+class MysqlLock(_SessionLock):
     """``GET_LOCK(name)`` on a connection of its own; MySQL and MariaDB. Untested: no such server here.
 
     MySQL's named locks are per server, so the name covers the database and the study
@@ -184,24 +208,17 @@ class MysqlLock:
         self._engine = sqlalchemy.create_engine(engine.url, poolclass=NullPool)
         where = f"{LOCK_PREFIX}\0{engine.url.database}\0{study_name}"
         self._name = f"lstm-tuner-{hashlib.sha256(where.encode()).hexdigest()[:32]}"
-        self._connection: sqlalchemy.Connection | None = None
 
-    def acquire(self) -> None:
-        self.release()
-        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = connection.execute(sqlalchemy.text("SELECT GET_LOCK(:name, :wait)"),
-                                     {"name": self._name, "wait": _MYSQL_WAIT_FOREVER}).scalar()
-            if got != 1:
-                raise RuntimeError(f"the server refused the study lock {self._name} (GET_LOCK returned {got!r})")
-        except BaseException:
-            connection.close()
-            raise
-        self._connection = connection
+    unlock_statement = "SELECT RELEASE_LOCK(:name)"
 
-    def release(self) -> None:
-        connection, self._connection = self._connection, None
-        _unlock(connection, "SELECT RELEASE_LOCK(:name)", {"name": self._name})
+    def _unlock_params(self) -> dict[str, object]:
+        return {"name": self._name}
+
+    def _take(self, connection: sqlalchemy.Connection) -> None:
+        got = connection.execute(sqlalchemy.text("SELECT GET_LOCK(:name, :wait)"),
+                                 {"name": self._name, "wait": _MYSQL_WAIT_FOREVER}).scalar()
+        if got != 1:
+            raise RuntimeError(f"the server refused the study lock {self._name} (GET_LOCK returned {got!r})")
 
 
 def _unlock(connection: sqlalchemy.Connection | None, statement: str, params: dict[str, object]) -> None:
