@@ -95,15 +95,36 @@ def _add_recycle_option(parser: argparse.ArgumentParser) -> None:
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     """How every trial trains: the options launch and compare share."""
     from search.objective import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
-    from studies.config import DEFAULT_MAX_FAILURES
+    from search.schedulers import DEFAULT_REDUCTION_FACTOR
+    from studies.config import DEFAULT_ARTIFACTS, DEFAULT_FIRST_RUNG, DEFAULT_MAX_FAILURES
 
-    parser.add_argument("--epochs", type=int, help=f"training epochs per trial (default: {DEFAULT_EPOCHS})")
+    parser.add_argument("--epochs", type=int, help="the final model's training length in epochs: the top rung "
+                        f"(default: the last of --rungs, else {DEFAULT_EPOCHS})")
+    parser.add_argument("--rungs", type=_epoch_list, help="training lengths at which configurations are compared, "
+                        "e.g. 1,3,9,27: each trial screens at the first, the best 1/--reduction-factor of each "
+                        f"rung go on to the next (default: {DEFAULT_FIRST_RUNG}, then x factor up to --epochs)")
+    parser.add_argument("--reduction-factor", type=int, help="promote the best 1/factor of each rung "
+                        f"(default: {DEFAULT_REDUCTION_FACTOR})")
+    parser.add_argument("--epoch-budget", type=int, help="training epochs all trials may use together "
+                        "(a pruned or promoted trial counts what it trained); default: no limit")
+    parser.add_argument("--timeout", type=float, help="seconds after which no trial starts (each launch); "
+                        "default: no limit")
+    parser.add_argument("--artifacts", help="directory for checkpoints, shared by all hosts (default: beside a "
+                        f"SQLite file, else ./{DEFAULT_ARTIFACTS})")
     parser.add_argument("--batch-size", type=int, help=f"training batch size (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--data", help="MNIST source: a directory of IDX files, an mnist.npz, "
                         "'keras', 'mnist-5k' (embedded, offline) or 'auto' (default)")
     parser.add_argument("--space", help="search space file (.toml, .json, .yaml); default: the built-in space")
     parser.add_argument("--max-failures", type=int, help="stop after this many consecutive failed trials "
                         f"(default: the study's, else {DEFAULT_MAX_FAILURES})")
+
+
+def _epoch_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be whole numbers of epochs separated by commas, e.g. 1,3,9, "
+                                         f"but got {text!r}") from None
 
 
 def _add_list(commands: Any, storage_help: str) -> None:
@@ -115,18 +136,21 @@ def _add_list(commands: Any, storage_help: str) -> None:
 def _add_export(commands: Any, storage_help: str) -> None:
     export = commands.add_parser(
         "export", help="write the best configuration of a study (optionally retrained and tested)",
-        description="Write the best trial of a study (or of a comparison's winning study) with everything "
-        "needed to train it again. With --retrain, train it on train+validation, score it once on the "
-        "untouched test split, and write the test accuracy next to the validation accuracy.")
+        description="Write the final model's trial of a study (the best of the highest rung reached), or "
+        "of a comparison's winning study, with everything needed to train it again. With --model-out, save "
+        "its checkpoint and score it once on the untouched test split. With --retrain, train it again on "
+        "train+validation instead. Either way the test accuracy is written next to the validation accuracy.")
     source = export.add_mutually_exclusive_group(required=True)
     source.add_argument("--study", help="study name")
     source.add_argument("--compare", metavar="DIR", help="a comparison report directory: export its best study")
     export.add_argument("--storage", help=storage_help + "; with --compare, default: the report's")
     export.add_argument("--out", help="file to write (.json, or .yaml/.yml); default: print JSON")
     export.add_argument("--retrain", action="store_true", help="retrain on train+validation and test once")
-    export.add_argument("--epochs", type=int, help="with --retrain: epochs (default: the study's)")
-    export.add_argument("--model-out", help="with --retrain: save the model to this .keras file")
-    export.add_argument("--data", help="with --retrain: MNIST source (default: the one the study recorded)")
+    export.add_argument("--epochs", type=int, help="with --retrain: epochs (default: the study's top rung)")
+    export.add_argument("--model-out", help="save the final model to this .keras file and test it once: its "
+                        "checkpoint, or with --retrain the retrained model")
+    export.add_argument("--data", help="with --retrain or --model-out: MNIST source (default: the one the study "
+                        "recorded)")
     export.set_defaults(handler=_export)
 
 
@@ -151,7 +175,7 @@ def _add_compare(commands: Any, storage_help: str) -> None:
         "budget, data, epochs and space, then write OUT/report.md, OUT/summary.json and figures. "
         "With --studies, report on studies that already exist instead.")
     compare.add_argument("--optimizers", help="comma-separated optimizers to compare, e.g. hho,tpe,random")
-    compare.add_argument("--trials", type=int, help="finished trials per study (the budget)")
+    compare.add_argument("--trials", type=int, help="configurations per study (with --epoch-budget, a cap)")
     compare.add_argument("--seeds", type=int, help="studies per optimizer, seeds 0..K-1")
     _add_training_options(compare)
     compare.add_argument("--pruner", help="pruner of every study: median (default), hyperband or none")
@@ -171,20 +195,25 @@ def _compare(args: argparse.Namespace) -> int:
 
     command = reproduce_command(args.argv)
     if args.studies is not None:
-        clashing = [f"--{n}" for n in ("optimizers", "trials", "seeds") if getattr(args, n) is not None]
+        clashing = [f"--{n.replace('_', '-')}" for n in ("optimizers", "trials", "seeds", "epoch_budget")
+                    if getattr(args, n) is not None]
         if clashing:
             raise ConfigError(f"--studies reports on existing studies; drop {', '.join(clashing)}")
         result = report_studies(studies=args.studies.split(","), storage=args.storage, out=args.out,
                                 force=args.force, target=args.target, command=command)
     else:
-        missing = [f"--{n}" for n in ("optimizers", "trials", "seeds") if getattr(args, n) is None]
+        missing = [f"--{n}" for n in ("optimizers", "seeds") if getattr(args, n) is None]
+        if args.trials is None and args.epoch_budget is None:
+            missing.append("--trials or --epoch-budget")
         if missing:
             raise ConfigError(f"compare needs {', '.join(missing)} (or --studies to report on existing studies)")
         result = compare(
             optimizers=args.optimizers.split(","), trials=args.trials, seeds=args.seeds, epochs=args.epochs,
             batch_size=args.batch_size, data=args.data, space=args.space, storage=args.storage,
             out=args.out, name=args.name, resume=args.resume, target=args.target, pruner=args.pruner,
-            max_failures=args.max_failures, command=command, worker_init=_worker_logging(args),
+            max_failures=args.max_failures, command=command, worker_init=_worker_logging(args), rungs=args.rungs,
+            reduction_factor=args.reduction_factor, epoch_budget=args.epoch_budget, timeout=args.timeout,
+            artifacts=args.artifacts,
         )
     print(f"wrote {result.out / 'report.md'}: {result.summary['verdict']}")
     return EXIT_OK
@@ -218,10 +247,14 @@ def _launch(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, data=args.data, space=args.space,
         seed=args.seed, pop_size=args.pop_size, pruner=args.pruner, resume=args.resume,
         max_failures=args.max_failures, progress=not args.no_progress and sys.stderr.isatty(), jobs=args.jobs,
-        recycle_every=args.recycle_every, worker_init=_worker_logging(args),
+        recycle_every=args.recycle_every, worker_init=_worker_logging(args), rungs=args.rungs,
+        reduction_factor=args.reduction_factor, epoch_budget=args.epoch_budget, timeout=args.timeout,
+        artifacts=args.artifacts,
     )
-    best = f"{result.best_value:.4f} with {result.best_params}" if result.best_value is not None else "none"
-    print(f"study {result.study_name}: {result.finished}/{result.budget} trials finished, best {best}")
+    best = (f"{result.best_value:.4f} (trial {result.best_trial}, {result.best_epochs} epochs) with "
+            f"{result.best_params}" if result.best_value is not None else "none")
+    print(f"study {result.study_name}: {result.finished} trials finished ({result.configurations} configurations, "
+          f"{result.epochs} training epochs), final model {best}")
     return EXIT_OK
 
 

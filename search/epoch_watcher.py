@@ -21,6 +21,8 @@ class EpochWatcher(keras.callbacks.Callback):
     epoch: a finished training is worth its value), :attr:`interrupted` whether
     ``stop_requested`` returned True at a batch end (a signal whose exception TensorFlow
     swallowed), and :attr:`last_value` is the last reported validation accuracy.
+    :attr:`epochs_run` and :attr:`batches_run` count what this training ran (a training
+    continued from a checkpoint numbers its epochs from the configuration's start).
     """
 
     # Batch ends may run on Keras' callback thread: they only read a flag and set another.
@@ -32,11 +34,13 @@ class EpochWatcher(keras.callbacks.Callback):
         self._stop_requested = stop_requested
         self.interrupted = False
         self.epochs_run = 0
+        self.batches_run = 0
         self.last_value: float | None = None
         self.failure: str | None = None
         self.pruned = False
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.batches_run += 1
         if self._stop_requested is not None and self._stop_requested():
             self.interrupted = True
             self.model.stop_training = True
@@ -45,7 +49,7 @@ class EpochWatcher(keras.callbacks.Callback):
         if self.interrupted:
             return
         logs = logs or {}
-        self.epochs_run = epoch + 1
+        self.epochs_run += 1
         loss = float(logs.get("loss", math.nan))
         if not math.isfinite(loss):
             self.failure = f"training loss became {loss} in epoch {epoch + 1}"

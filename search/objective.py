@@ -11,13 +11,24 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NoReturn, Protocol
 
 import optuna
 
 from models.data import MnistData
-from models.errors import check_whole_number
+from models.errors import ConfigError, check_whole_number
 from models.lstm import build_model
+from search.checkpoints import CheckpointStore
+from search.failures import (
+    DIVERGED,
+    FAIL_KIND_ATTR,
+    FAIL_REASON_ATTR,
+    INTERRUPTED,
+    NO_CHECKPOINT,
+    NO_EPOCH,
+    OUT_OF_MEMORY,
+)
+from search.schedulers.segments import CHECKPOINT_ATTR, EPOCHS_RUN_ATTR, Rungs, Segment
 from search.space import SearchSpace
 
 _logger = logging.getLogger(__name__)
@@ -29,37 +40,13 @@ MAX_BATCH_SIZE = 8192
 # Spacing between the seeds of consecutive trials, so trial seeds of nearby run seeds
 # do not collide (run seed 0 trial 1 vs run seed 1 trial 0).
 SEED_STRIDE = 1_000_003
-FAIL_REASON_ATTR = "fail_reason"
 # A finite value below every real result (validation accuracy is at least 0): what an
 # optimizer that needs a number for every configuration (HHO) is given for a failure.
 WORST_VALUE = 0.0
-# Why a trial failed, as a kind a program can act on (``fail_reason`` is the words).
-FAIL_KIND_ATTR = "fail_kind"
-# The configuration's own failures: training it again in the same study would fail again.
-DIVERGED = "diverged"
-OUT_OF_MEMORY = "out_of_memory"
-NO_EPOCH = "no_epoch"
-# The run's failures, not the configuration's: the configuration is still owed a training.
-INTERRUPTED = "interrupted"
-WORKER_DIED = "worker_died"
-RUN_FAILURES = frozenset({INTERRUPTED, WORKER_DIED})
 # Set on a trial by an optimizer that numbers the proposals it has trained (HHO): the
 # proposal's place in the search, which the trial's training seed comes from instead of
 # its trial number (see :func:`training_seed`).
 PROPOSAL_ATTR = "proposal"
-
-
-def is_retried(fail_kind: str | None) -> bool:
-    """Whether a FAIL trial whose ``FAIL_KIND_ATTR`` is ``fail_kind`` (None: not recorded)
-    leaves its configuration still owed a training.
-
-    Yes for the run's failures (:data:`RUN_FAILURES`: interrupted, worker process died) and
-    for a failure of no recorded kind (a study older than the kinds, or an exception Optuna
-    failed the trial for); no for the configuration's own (diverged, out of memory, no epoch
-    finished): training it again in the same study would fail again, so an optimizer gives
-    it the objective's ``worst_value`` instead.
-    """
-    return fail_kind is None or fail_kind in RUN_FAILURES
 
 
 class TrialFailed(Exception):
@@ -96,13 +83,25 @@ class TrainSettings:
 
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
+    # The training lengths configurations are compared at (see search.schedulers); the
+    # last is ``epochs``, the final model's. Empty: one rung, every trial trains ``epochs``.
+    rungs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         check_whole_number("--epochs", self.epochs, low=1, high=MAX_EPOCHS)
         check_whole_number("--batch-size", self.batch_size, low=1, high=MAX_BATCH_SIZE)
+        rungs = Rungs(tuple(self.rungs) or (self.epochs,))
+        if rungs.top != self.epochs:
+            raise ConfigError(f"the last of --rungs ({rungs.top}) is the final model's length and must equal "
+                              f"--epochs ({self.epochs}); leave one of them out")
+        object.__setattr__(self, "rungs", rungs.epochs)
+
+    @property
+    def schedule(self) -> Rungs:
+        return Rungs(self.rungs)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "rungs": list(self.rungs)}
 
 
 def trial_seed(run_seed: int, trial_number: int) -> int:
@@ -125,8 +124,16 @@ def training_seed(run_seed: int, trial: optuna.Trial | optuna.trial.FrozenTrial)
 class LstmObjective:
     """Train the LSTM of the trial's params on the train split; return validation accuracy.
 
-    Reports the validation accuracy after every epoch, clears the Keras session before
-    each trial, and seeds Python, NumPy and TensorFlow with :func:`training_seed`.
+    A trial trains its segment (:class:`search.schedulers.Segment`): a new configuration
+    from scratch to the first rung, a promoted one from its previous segment's checkpoint
+    to its next rung, so a promotion trains only the extra epochs. With ``checkpoints``,
+    every segment that completes saves its model there (``checkpoint`` user attribute);
+    without, configurations cannot be promoted. ``epochs_run`` and ``batches_run`` record
+    what the trial trained.
+
+    Reports the validation accuracy after every epoch (numbered from the configuration's
+    start), clears the Keras session before each trial, and seeds Python, NumPy and
+    TensorFlow with :func:`training_seed`.
     ``stop_requested`` is asked before training and at every batch end: once it returns
     True, training stops and the trial raises ``KeyboardInterrupt`` (Optuna stores it
     FAIL), whether the signal's own exception was deferred or swallowed by TensorFlow.
@@ -137,7 +144,8 @@ class LstmObjective:
     worst_value: ClassVar[float] = WORST_VALUE
 
     def __init__(self, *, data: MnistData, space: SearchSpace, settings: TrainSettings, seed: int,
-                 stop_requested: Callable[[], bool] | None = None) -> None:
+                 stop_requested: Callable[[], bool] | None = None,
+                 checkpoints: CheckpointStore | None = None) -> None:
         import keras  # noqa: F401 - pay TensorFlow's import here, not inside the first trial's time
 
         self.space = space
@@ -145,6 +153,7 @@ class LstmObjective:
         self._settings = settings
         self._seed = seed
         self._stop_requested = stop_requested
+        self._checkpoints = checkpoints
 
     def __call__(self, trial: optuna.Trial) -> float:
         import keras
@@ -154,9 +163,10 @@ class LstmObjective:
         params = self.space.suggest(trial)
         if self._stop_requested is not None and self._stop_requested():
             _interrupt(trial, "stop requested before training")
+        segment = Segment.of(trial, self._settings.schedule)
         keras.backend.clear_session()
         keras.utils.set_random_seed(training_seed(self._seed, trial))
-        model = build_model(params)
+        model = self._start(trial, segment, params)
         watcher = EpochWatcher(trial, stop_requested=self._stop_requested)
         started = time.perf_counter()
         try:
@@ -164,7 +174,8 @@ class LstmObjective:
                 self._data.train.x,
                 self._data.train.y,
                 batch_size=params.get("batch_size", self._settings.batch_size),
-                epochs=self._settings.epochs,
+                initial_epoch=segment.start,
+                epochs=segment.end,
                 validation_data=(self._data.val.x, self._data.val.y),
                 callbacks=[watcher],
                 verbose=0,
@@ -176,8 +187,24 @@ class LstmObjective:
             raise
         finally:
             trial.set_user_attr("train_seconds", round(time.perf_counter() - started, 3))
-            trial.set_user_attr("epochs_run", watcher.epochs_run)
-        return _outcome(trial, watcher)
+            trial.set_user_attr(EPOCHS_RUN_ATTR, watcher.epochs_run)
+            trial.set_user_attr("batches_run", watcher.batches_run)
+        value = _outcome(trial, watcher)
+        if self._checkpoints is not None:
+            trial.set_user_attr(CHECKPOINT_ATTR, self._checkpoints.save(trial=trial, model=model))
+        return value
+
+    def _start(self, trial: optuna.Trial, segment: Segment, params: dict[str, Any]) -> Any:
+        """The model ``segment`` starts from: new, or its configuration's checkpoint."""
+        if segment.resume_from is None:
+            return build_model(params)
+        try:
+            if self._checkpoints is None:
+                raise FileNotFoundError("this objective has no checkpoint store")
+            return self._checkpoints.load(segment.resume_from)
+        except (OSError, ValueError) as exc:
+            _fail(trial, f"cannot continue from checkpoint {segment.resume_from} of trial {segment.parent}: {exc}",
+                  kind=NO_CHECKPOINT)
 
 
 def _outcome(trial: optuna.Trial, watcher: Any) -> float:
@@ -193,13 +220,13 @@ def _outcome(trial: optuna.Trial, watcher: Any) -> float:
     return watcher.last_value
 
 
-def _fail(trial: optuna.Trial, reason: str, *, kind: str) -> None:
+def _fail(trial: optuna.Trial, reason: str, *, kind: str) -> NoReturn:
     trial.set_user_attr(FAIL_REASON_ATTR, reason)
     trial.set_user_attr(FAIL_KIND_ATTR, kind)
     raise TrialFailed(reason)
 
 
-def _interrupt(trial: optuna.Trial, message: str) -> None:
+def _interrupt(trial: optuna.Trial, message: str) -> NoReturn:
     trial.set_user_attr(FAIL_KIND_ATTR, INTERRUPTED)
     raise KeyboardInterrupt(message)
 

@@ -20,14 +20,17 @@ import optuna
 
 from models.data import MnistData, check_source, load_mnist
 from models.errors import ConfigError, DataError, check_whole_number
-from search.objective import LstmObjective, Objective, TrainSettings
+from search.checkpoints import CheckpointStore
+from search.objective import MAX_EPOCHS, LstmObjective, Objective, TrainSettings
 from search.optimizers import Optimizer, create_optimizer
+from search.schedulers import DEFAULT_REDUCTION_FACTOR, Limits, Rungs, SuccessiveHalving
+from search.schedulers.halving import expected_trials
 from search.space import DEFAULT_SPACE, SearchSpace
 from search.space_file import load_space_file
 from studies.running.interrupts import signal_received
 from studies.running.pruners import DEFAULT_PRUNER, create_pruner
 from studies.store.record import StudyRecord
-from studies.store.storage import open_storage
+from studies.store.storage import open_storage, resolve_url, sqlite_path
 
 _logger = logging.getLogger(__name__)
 
@@ -38,6 +41,12 @@ DEFAULT_MAX_FAILURES = 5
 DEFAULT_OPTIMIZER = "tpe"
 DEFAULT_DATA = "auto"
 DEFAULT_SEED = 0
+# The screening rung of the default rungs (see search.schedulers), in epochs.
+DEFAULT_FIRST_RUNG = 1
+MAX_EPOCH_BUDGET = 10_000_000
+MAX_TIMEOUT_S = 365 * 24 * 3600
+DEFAULT_ARTIFACTS = "lstm-tuner-artifacts"
+ARTIFACTS_SUFFIX = ".artifacts"
 MAX_SEED = 2**31 - 1
 STUDY_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # Give worker k > 0, and a run resuming a study that already holds trials, a sampler
@@ -78,6 +87,11 @@ class Given:
     pop_size: int | None = None
     pruner: str | None = None
     max_failures: int | None = None
+    rungs: tuple[int, ...] | None = None
+    reduction_factor: int | None = None
+    epoch_budget: int | None = None
+    timeout: float | None = None
+    artifacts: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,13 +117,16 @@ def open_study(
         study = _load_existing(name, open_storage(storage, must_exist=True))
         stored = _stored_record(study)
         record, objective, optimizer, space = _prepare(given, trials, stored=stored, worker=worker,
-                                                       started=len(study.get_trials(deepcopy=False)))
+                                                       started=len(study.get_trials(deepcopy=False)),
+                                                       storage=storage)
         _check_resumable(name, stored, record)
         _record_changes(study, stored, record)
     else:
-        if trials is None:
-            raise ConfigError("--trials is required for a new study (the total number of trials to run)")
-        record, objective, optimizer, space = _prepare(given, trials, stored=None, worker=worker)
+        if trials is None and given.epoch_budget is None and given.timeout is None:
+            raise ConfigError("a new study needs a budget: --trials (configurations to try), --epoch-budget "
+                              "(training epochs in all) or --timeout (seconds), or several of them")
+        record, objective, optimizer, space = _prepare(given, MAX_TRIALS if trials is None else trials,
+                                                       stored=None, worker=worker, storage=storage)
         study = _create(name, open_storage(storage, must_exist=False), record)
     study.pruner = create_pruner(record.pruner, epochs=record.train["epochs"])
     return StudySetup(study=study, record=record, objective=objective, optimizer=optimizer, space=space)
@@ -129,7 +146,8 @@ def read_space(space: SearchSpace | str | Path | None) -> SearchSpace | None:
 
 
 def _prepare(
-    given: Given, trials: int | None, *, stored: StudyRecord | None, worker: int = 0, started: int = 0
+    given: Given, trials: int | None, *, stored: StudyRecord | None, worker: int = 0, started: int = 0,
+    storage: str | None = None,
 ) -> tuple[StudyRecord, Objective, Optimizer, SearchSpace]:
     """Resolve every option (given, else stored, else default), load the data, build the parts."""
     def pick(value: Any, stored_value: Any, default: Any) -> Any:
@@ -141,10 +159,20 @@ def _prepare(
     # The optimizer's settings stay those planned for the study's first budget (see launch).
     initial_budget = pick(None, stored and (stored.initial_budget or stored.budget), budget)
     stored_train = stored.train if stored else {}
-    settings = TrainSettings(
-        epochs=pick(given.epochs, stored_train.get("epochs"), TrainSettings.epochs),
-        batch_size=pick(given.batch_size, stored_train.get("batch_size"), TrainSettings.batch_size),
-    )
+    # A study made before rungs existed records no factor (and has one rung): it keeps recording none.
+    recorded_factor = pick(given.reduction_factor, stored and stored.reduction_factor, DEFAULT_REDUCTION_FACTOR)
+    reduction_factor = recorded_factor or DEFAULT_REDUCTION_FACTOR
+    settings = _train_settings(given, stored_train if stored else None, reduction_factor)
+    scheduler = SuccessiveHalving(rungs=settings.schedule, reduction_factor=reduction_factor)
+    epoch_budget = pick(given.epoch_budget, stored and stored.epoch_budget, None)
+    if epoch_budget is not None:
+        check_whole_number("--epoch-budget", epoch_budget, low=1, high=MAX_EPOCH_BUDGET)
+        scheduler.check_limits(Limits(trials=budget, epochs=epoch_budget))
+        initial_budget = min(initial_budget, expected_trials(rungs=settings.schedule, reduction_factor=reduction_factor,
+                                                             epochs=epoch_budget))
+    timeout = pick(given.timeout, stored and stored.timeout, None)
+    if timeout is not None:
+        check_timeout(timeout)
     space = given.space or (SearchSpace.from_dict(stored.space) if stored else DEFAULT_SPACE)
     stored_pop = (stored.optimizer_settings.get("pop_size") if stored else None)
     options = {"pop_size": pick(given.pop_size, stored_pop if name == "hho" else None, None)}
@@ -162,8 +190,49 @@ def _prepare(
         max_failures=given.max_failures or (stored and stored.max_failures) or DEFAULT_MAX_FAILURES,
         data={**mnist.describe(), "given": source},
     )
-    objective = LstmObjective(data=mnist, space=space, settings=settings, seed=seed, stop_requested=signal_received)
+    artifacts = pick(given.artifacts, stored and stored.artifacts, None) or default_artifacts(storage)
+    checkpoints = CheckpointStore(directory=artifacts)
+    record = dataclasses.replace(record, reduction_factor=recorded_factor, epoch_budget=epoch_budget, timeout=timeout,
+                                 artifacts=str(checkpoints.directory))
+    objective = LstmObjective(data=mnist, space=space, settings=settings, seed=seed, stop_requested=signal_received,
+                              checkpoints=checkpoints)
     return record, objective, runner, space
+
+
+def _train_settings(given: Given, stored_train: dict[str, Any] | None, reduction_factor: int) -> TrainSettings:
+    """How trials train: given, else stored, else default; rungs from --rungs, else the stored
+    ones, else geometric from :data:`DEFAULT_FIRST_RUNG` up to --epochs by the reduction factor."""
+    stored_train = stored_train or {}
+    epochs = given.epochs if given.epochs is not None else stored_train.get("epochs")
+    if given.rungs is not None:
+        rungs = Rungs(tuple(given.rungs))
+        epochs = rungs.top if epochs is None else epochs
+    elif stored_train and given.epochs in (None, stored_train.get("epochs")):
+        rungs = Rungs(tuple(stored_train.get("rungs") or (stored_train["epochs"],)))
+    else:
+        epochs = TrainSettings.epochs if epochs is None else epochs
+        check_whole_number("--epochs", epochs, low=1, high=MAX_EPOCHS)
+        rungs = Rungs.geometric(top=epochs, first=min(DEFAULT_FIRST_RUNG, epochs), factor=reduction_factor)
+    batch_size = given.batch_size if given.batch_size is not None else stored_train.get("batch_size")
+    return TrainSettings(epochs=rungs.top if epochs is None else epochs,
+                         batch_size=TrainSettings.batch_size if batch_size is None else batch_size,
+                         rungs=rungs.epochs)
+
+
+def check_timeout(timeout: Any) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
+        raise ConfigError(f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT_S}], but got {timeout!r}")
+    return float(timeout)
+
+
+def default_artifacts(storage: str | None) -> Path:
+    """Where checkpoints go when --artifacts is not given: beside a SQLite file, else in
+    ``DEFAULT_ARTIFACTS`` under the working directory (give a directory all hosts share
+    when workers run elsewhere)."""
+    db = sqlite_path(resolve_url(storage))
+    if db is not None:
+        return Path(db).with_name(Path(db).name + ARTIFACTS_SUFFIX).resolve()
+    return (Path.cwd() / DEFAULT_ARTIFACTS).resolve()
 
 
 def _load_data(source: str, *, stored: StudyRecord | None) -> MnistData:

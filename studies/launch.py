@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,15 @@ from typing import Any
 import optuna
 
 from models.errors import check_whole_number
+from search.schedulers import Segment, epochs_counted, final_trial, screening_trials
 from search.space import SearchSpace
 from studies.config import DEFAULT_MAX_FAILURES, DEFAULT_RECYCLE_EVERY, MAX_TRIALS, Given, open_study, read_space
 from studies.running.executor import run_study, run_with_workers
 from studies.running.pruners import check_pruner
+from studies.store.budget import DEADLINE_ATTR, StudyBudget
+from studies.store.record import StudyRecord
 from studies.store.storage import mask_url, resolve_url
-from studies.store.trials import best_finite, count_finished
+from studies.store.trials import count_finished
 
 _logger = logging.getLogger(__name__)
 
@@ -34,12 +38,19 @@ DEFAULT_JOBS = 1
 
 @dataclasses.dataclass(frozen=True)
 class LaunchResult:
+    """How a launch left its study; ``best_*`` describe the final model's trial
+    (:func:`search.schedulers.final_trial`): the best of the highest rung reached."""
+
     study_name: str
     storage: str
     finished: int
     budget: int
     best_value: float | None
     best_params: dict[str, Any] | None
+    configurations: int = 0
+    epochs: int = 0
+    best_trial: int | None = None
+    best_epochs: int | None = None
 
 
 def launch(
@@ -61,6 +72,11 @@ def launch(
     jobs: int = DEFAULT_JOBS,
     recycle_every: int = DEFAULT_RECYCLE_EVERY,
     worker_init: Callable[[], None] | None = None,
+    rungs: tuple[int, ...] | None = None,
+    reduction_factor: int | None = None,
+    epoch_budget: int | None = None,
+    timeout: float | None = None,
+    artifacts: str | Path | None = None,
 ) -> LaunchResult:
     """Create (or with ``resume``, continue) a study and run it to ``trials`` finished trials.
 
@@ -92,30 +108,40 @@ def launch(
     if pruner is not None:
         check_pruner(pruner)
     given = Given(optimizer=optimizer, seed=seed, epochs=epochs, batch_size=batch_size, data=data,
-                  space=read_space(space), pop_size=pop_size, pruner=pruner, max_failures=max_failures)
+                  space=read_space(space), pop_size=pop_size, pruner=pruner, max_failures=max_failures,
+                  rungs=rungs, reduction_factor=reduction_factor, epoch_budget=epoch_budget, timeout=timeout,
+                  artifacts=None if artifacts is None else str(artifacts))
     setup = open_study(name=study_name, storage=storage, given=given, trials=trials, resume=resume)
     study, record = setup.study, setup.record
+    study.set_user_attr(DEADLINE_ATTR, None if record.timeout is None else time.time() + record.timeout)
     remaining = record.budget - count_finished(study)
     in_processes = remaining > 0 and (jobs != 1 or 0 < recycle_every < remaining)
     if in_processes:
         run_with_workers(study=study, optimizer=setup.optimizer, objective=setup.objective, budget=record.budget,
-                         jobs=jobs, storage=storage, per_process=recycle_every or None, worker_init=worker_init)
+                         jobs=jobs, storage=storage, per_process=recycle_every or None, worker_init=worker_init,
+                         record=record)
     else:
         run_study(study=study, optimizer=setup.optimizer, objective=setup.objective, budget=record.budget,
-                  max_failures=record.max_failures or DEFAULT_MAX_FAILURES, progress=progress)
-    return _result(study, resolve_url(storage), record.budget)
+                  max_failures=record.max_failures or DEFAULT_MAX_FAILURES, progress=progress, record=record)
+    return _result(study, resolve_url(storage), record)
 
 
 __all__ = ["LaunchResult", "launch", "run_study"]
 
 
-def _result(study: optuna.Study, url: str, budget: int) -> LaunchResult:
-    best = best_finite(study.get_trials(deepcopy=False))
+def _result(study: optuna.Study, url: str, record: StudyRecord) -> LaunchResult:
+    trials = study.get_trials(deepcopy=False)
+    rungs = StudyBudget.of(study, record).scheduler.rungs
+    best = final_trial(trials)
     return LaunchResult(
         study_name=study.study_name,
         storage=mask_url(url),
         finished=count_finished(study),
-        budget=budget,
+        budget=record.budget,
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else None,
+        configurations=len(screening_trials(trials)),
+        epochs=sum(epochs_counted(t, rungs) for t in trials),
+        best_trial=best.number if best else None,
+        best_epochs=Segment.of(best, rungs).end if best else None,
     )

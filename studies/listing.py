@@ -7,9 +7,10 @@ import dataclasses
 import optuna
 from optuna.trial import TrialState
 
+from search.schedulers import final_trial
 from studies.store.record import StudyRecord
 from studies.store.storage import open_storage
-from studies.store.trials import FINISHED_STATES, best_finite
+from studies.store.trials import FINISHED_STATES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +40,7 @@ def summarize(study: optuna.Study) -> StudySummary:
     trials = study.get_trials(deepcopy=False)
     counts = {state: sum(t.state == state for t in trials) for state in TrialState}
     record = StudyRecord.read(study)
-    best = best_finite(trials)
+    best = final_trial(trials)
     return StudySummary(
         name=study.study_name,
         optimizer=record.optimizer if record else "?",

@@ -23,7 +23,7 @@ from studies.running.interrupts import deferred, raise_if_interrupted
 from studies.running.leader import leader_alive
 from studies.running.worker import serve
 from studies.running.workers import WorkerPool
-from studies.store.budget import StudyBudget, lock_of
+from studies.store.budget import StudyBudget
 from studies.store.record import StudyRecord
 from studies.store.storage import mask_url, open_storage, resolve_url, sqlite_path
 
@@ -105,9 +105,10 @@ def _next_with_work(store: optuna.storages.BaseStorage, *, exclude: list[str]) -
 
 
 def _has_work(study: optuna.Study, record: StudyRecord) -> bool:
-    counts = StudyBudget(study=study, budget=record.budget, lock=lock_of(study)).counts()
-    if counts.finished >= record.budget:
+    keeper = StudyBudget.of(study, record)
+    if keeper.done():
         return False
+    counts = keeper.counts()
     samples_in_workers = recorded_optimizer(record).proposes_in_workers
     return bool(counts.waiting or counts.running or samples_in_workers or leader_alive(study))
 

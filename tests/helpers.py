@@ -17,7 +17,9 @@ import numpy as np
 import optuna
 
 from models.data import MnistData, Split
-from search.objective import DIVERGED, FAIL_KIND_ATTR, TrialFailed
+from search.failures import DIVERGED, FAIL_KIND_ATTR
+from search.objective import TrialFailed
+from search.schedulers import CHECKPOINT_ATTR, EPOCHS_RUN_ATTR, Segment
 from search.space import DEFAULT_SPACE, SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout
@@ -147,3 +149,28 @@ def trial_states(db: Path) -> list[str]:
             return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
     except sqlite3.OperationalError:
         return []
+
+
+class SegmentedObjective(AnalyticObjective):
+    """:class:`AnalyticObjective` trained in segments, as the LSTM objective is: it reports
+    one value per epoch of its trial's segment, records the epochs it ran and a stand-in
+    checkpoint, and scores ``analytic + end epoch`` so a value tells the fidelity it was
+    measured at (a rung-0 value of a study with first rung 1 lies in [1, 2))."""
+
+    def __init__(self, rungs, space: SearchSpace = DEFAULT_SPACE, **kwargs) -> None:
+        super().__init__(space, **kwargs)
+        self.rungs = rungs
+        self.epochs_trained = 0
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        segment = Segment.of(trial, self.rungs)
+        value = super().__call__(trial)
+        for epoch in range(segment.start + 1, segment.end + 1):
+            trial.report(value + epoch, step=epoch)
+            self.epochs_trained += 1
+            if epoch < segment.end and trial.should_prune():  # as the LSTM's epoch watcher does
+                trial.set_user_attr(EPOCHS_RUN_ATTR, epoch - segment.start)
+                raise optuna.TrialPruned()
+        trial.set_user_attr(EPOCHS_RUN_ATTR, segment.epochs)
+        trial.set_user_attr(CHECKPOINT_ATTR, f"checkpoint-of-{trial.number}")
+        return value + segment.end

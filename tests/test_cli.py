@@ -148,7 +148,8 @@ def test_export_retrain_writes_test_accuracy_and_a_model_that_predicts(store, tm
 
 
 BAD_EXPORTS = [
-    (["--study", "done", "--model-out", "m.keras"], "--model-out only apply with --retrain"),
+    (["--study", "done", "--epochs", "3"], "--epochs only applies with --retrain"),
+    (["--study", "done", "--data", "mnist-5k"], "--data only applies with --retrain or --model-out"),
     (["--study", "done", "--retrain", "--model-out", "m.h5"], "--model-out must end in .keras"),
     (["--study", "done", "--retrain", "--epochs", "0"], "--epochs must be a whole number in [1, 1000], but got 0"),
     (["--compare", "/no/such/dir"], "--compare '/no/such/dir': no usable summary.json"),
@@ -243,7 +244,7 @@ def test_jobs_2_ends_with_exactly_the_budget(tmp_path, optimizer):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
     workers = {t.user_attrs["worker"]["pid"] for t in study.trials}
     assert len(workers) == 2, "both worker processes should have run trials"
-    assert "study j: 6/6 trials finished" in result.stdout
+    assert "study j: 6 trials finished (6 configurations, 6 training epochs)" in result.stdout
     if optimizer == "hho":  # one flock whose population is trained by both processes, not two flocks
         init = [t for t in study.trials if t.user_attrs["hho_phase"] == "init"]
         assert sorted(t.user_attrs["hho_hawk"] for t in init) == [0, 1, 2, 3, 4]

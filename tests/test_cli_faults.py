@@ -63,7 +63,7 @@ def _integrity(db: Path) -> str:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path, signum, moment):
     db = tmp_path / "s.db"
-    cmd = _cmd(tmp_path, db, "--optimizer", "tpe", "--trials", "3", "--epochs", "15")
+    cmd = _cmd(tmp_path, db, "--optimizer", "tpe", "--trials", "3", "--rungs", "15")
     ready = _running_tagged if moment == "at-start" else _reported_an_epoch
     with sigint_as_in_a_terminal():  # a suite started with SIGINT ignored must not pass that on
         proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -88,7 +88,7 @@ def test_signal_fails_the_running_trial_exits_130_and_resume_completes(tmp_path,
 @pytest.mark.parametrize("optimizer", ["tpe", "hho"])
 def test_sigkill_twice_then_resume_ends_with_the_exact_budget(tmp_path, optimizer):
     db = tmp_path / "k.db"
-    cmd = _cmd(tmp_path, db, "--optimizer", optimizer, "--trials", "7", "--epochs", "2")
+    cmd = _cmd(tmp_path, db, "--optimizer", optimizer, "--trials", "7", "--rungs", "2")
     for kill_after in (1, 3):
         proc = subprocess.Popen(cmd + (["--resume"] if db.exists() else []), env=ENV,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -140,7 +140,7 @@ def _two_in_fit(db: Path) -> list[int] | None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_hho_jobs_leader_killed_leaves_no_running_trial_and_resume_completes(tmp_path, signum):
     db = tmp_path / "h.db"
-    cmd = _cmd(tmp_path, db, "--optimizer", "hho", "--jobs", "2", "--trials", "6", "--epochs", "12",
+    cmd = _cmd(tmp_path, db, "--optimizer", "hho", "--jobs", "2", "--trials", "6", "--rungs", "12",
                "--pruner", "none")
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -8,6 +8,7 @@ import optuna
 
 from models.errors import ConfigError
 from search.optimizers.base import Proposal
+from search.optimizers.one_fidelity import OneFidelitySampler
 from search.space import SearchSpace
 
 
@@ -21,7 +22,7 @@ def reject_options(optimizer: str, options: dict[str, Any]) -> None:
 
 class SamplerOptimizer:
     """An optimizer that is an Optuna sampler, used by every worker for the trials it
-    creates: nothing to ask, tell or close."""
+    creates (shown the screening rung only): nothing to ask, tell or close."""
 
     name: str
     proposes_in_workers = True
@@ -33,7 +34,7 @@ class SamplerOptimizer:
         raise NotImplementedError
 
     def sampler(self) -> optuna.samplers.BaseSampler:
-        return self.make_sampler()
+        return OneFidelitySampler(self.make_sampler())
 
     def ask(self, *, study: optuna.Study, space: SearchSpace, n: int) -> list[Proposal]:
         return []

@@ -50,7 +50,7 @@ class Optimizer(Protocol):
         - :meth:`ask` returns at most ``n`` proposals (``n`` is what the budget has room
           for now), fewer or none while it waits for results; it never blocks for long,
           and it never proposes what it has proposed before unless a run's failure left that
-          configuration untrained (see :func:`search.objective.is_retried`);
+          configuration untrained (see :func:`search.failures.is_retried`);
         - :meth:`tell` receives every trial of the study that finishes while it leads,
           once, in the order they finished; trials that finished before its first ask it
           reads from the study itself;

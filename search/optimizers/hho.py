@@ -15,7 +15,7 @@ mealpy computing its moves exactly as it does alone, random draws included. The 
 - a cache of every configuration the study finished answers repeats (HHO re-scores
   unchanged hawks each epoch) without a new trial; hits are counted in the study
   attribute ``hho_cache_hits``. A configuration whose trial failed for a reason of its own
-  (diverged, out of memory, no epoch: see :func:`search.objective.is_retried`) is in it
+  (diverged, out of memory, no epoch: see :func:`search.failures.is_retried`) is in it
   with :data:`~search.objective.WORST_VALUE`, so it is not trained again; one whose trial
   was interrupted, or whose worker died, is proposed again (once: :data:`MAX_RETRIES`);
 - each proposal gets an ordinal in mealpy's order, counted on from the number of trials
@@ -28,6 +28,10 @@ mealpy computing its moves exactly as it does alone, random draws included. The 
   Levy-flight dives are proposed one at a time, because mealpy compares each dive's two
   points before it moves on;
 - a failed trial gives HHO the worst value, a pruned one its last reported value;
+- HHO's fitness is always the screening rung's value (the first rung of the study's
+  :mod:`search.schedulers`): only rung-0 trials are told, cached or adopted. Promoting a
+  configuration to longer training is the scheduler's separate stage, so HHO never
+  compares one hawk's 1-epoch accuracy with another's 9-epoch accuracy;
 - trials queued or running when it first asks (a leader that died left them) are adopted:
   a configuration among them is waited for, not proposed again;
 - when HHO stops finding new configurations (a converged population) or runs out of
@@ -54,10 +58,12 @@ from mealpy.utils.problem import Problem
 
 from models.errors import ConfigError
 from search.encoding import UnitCubeEncoding
-from search.objective import FAIL_KIND_ATTR, PROPOSAL_ATTR, WORST_VALUE, is_retried
+from search.failures import FAIL_KIND_ATTR, is_retried
+from search.objective import PROPOSAL_ATTR, WORST_VALUE
 from search.optimizers._hho_mealpy import TrackedHHO
 from search.optimizers.base import Proposal
 from search.optimizers.queued import QueuedOnlySampler
+from search.schedulers import screening_trials
 from search.space import SearchSpace
 
 _logger = logging.getLogger(__name__)
@@ -163,11 +169,12 @@ class _Flock:
         self._condition = threading.Condition()
         self._cache = _finished_fitness(study, space)
         self._pending: dict[Key, dict[str, Any]] = {}  # proposed by mealpy, not handed out yet
-        self._out: set[Key] = {_key(_configuration(t)) for t in study.get_trials(deepcopy=False, states=_UNFINISHED)
+        self._out: set[Key] = {_key(_configuration(t))
+                               for t in screening_trials(study.get_trials(deepcopy=False, states=_UNFINISHED))
                                if space.contains(_configuration(t))}  # queued or running: adopted
         self._ordinals: dict[Key, int] = {}
         self._retries: dict[Key, int] = {}
-        self._next_ordinal = len(study.get_trials(deepcopy=False))
+        self._next_ordinal = len(screening_trials(study.get_trials(deepcopy=False)))
         self._fresh: set[Key] = set()  # told, not yet asked for by mealpy
         self._awaited: tuple[Key, ...] = ()  # what the thread waits for, while it waits
         self._stopped = False
@@ -206,8 +213,8 @@ class _Flock:
 
     def tell(self, trial: optuna.trial.FrozenTrial) -> None:
         params = _configuration(trial)
-        if trial.state not in _FINISHED or not self._space.contains(params):
-            return
+        if trial.state not in _FINISHED or not self._space.contains(params) or not screening_trials([trial]):
+            return  # a promoted configuration's later segment is another fidelity: not a fitness
         key = _key(params)
         with self._condition:
             retried = self._retries.get(key, 0)
@@ -369,7 +376,7 @@ def _finished_fitness(study: optuna.Study, space: SearchSpace) -> dict[Key, floa
     """Fitness of every configuration the study already finished: COMPLETE or PRUNED, or
     FAIL for a reason of its own (the worst value); a value measured beats such a failure."""
     cache: dict[Key, float] = {}
-    for trial in study.get_trials(deepcopy=False, states=_FINISHED):
+    for trial in screening_trials(study.get_trials(deepcopy=False, states=_FINISHED)):
         params = _configuration(trial)
         if not space.contains(params):
             continue

@@ -3,8 +3,9 @@
 Studies compare when they share everything that changes what a study can reach at a
 fixed budget: the search space, the data (kind of source, content digest and split sizes,
 not the path it was given as), the training settings
-(epochs, batch size), the budget, the pruner and the number of failures in a row that
-stops a run; and when each holds exactly its budget of finished trials. A difference is
+(epochs, rungs, batch size), the budget in trials, epochs and time, the reduction factor,
+the pruner and the number of failures in a row that stops a run; and when each has spent
+its budget. A difference is
 named with the field and both values.
 """
 
@@ -18,11 +19,13 @@ import optuna
 
 from models.errors import ConfigError
 from search.optimizers.hho import CACHE_HITS_ATTR
+from studies.store.budget import StudyBudget
 from studies.store.record import StudyRecord, canonical, data_identity
 from studies.store.trials import FINISHED_STATES
 
 # Record fields every study of one comparison must share.
-COMPARED_FIELDS = ("space", "data", "train", "budget", "pruner", "max_failures")
+COMPARED_FIELDS = ("space", "data", "train", "budget", "pruner", "max_failures", "reduction_factor", "epoch_budget",
+                   "timeout")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +36,8 @@ class StudyRun:
     record: StudyRecord
     trials: tuple[optuna.trial.FrozenTrial, ...]
     cache_hits: int
+    # Whether the study spent its budget (see studies.store.budget.StudyBudget.done).
+    finished: bool = True
 
     @property
     def optimizer(self) -> str:
@@ -69,8 +74,8 @@ def comparability_problems(runs: Sequence[StudyRun]) -> list[str]:
             if canonical(mine) != canonical(theirs):
                 problems.append(f"{field}: {reference.name} has {mine!r}, {run.name} has {theirs!r}")
     for run in runs:
-        if len(run.trials) != run.record.budget:
-            problems.append(f"{run.name} holds {len(run.trials)} finished trials of its budget {run.record.budget}")
+        if not run.finished:
+            problems.append(f"{run.name} has not spent its budget yet ({len(run.trials)} finished trials)")
     return problems
 
 
@@ -107,4 +112,5 @@ def _load(storage: optuna.storages.BaseStorage, name: str) -> StudyRun:
         record=record,
         trials=tuple(sorted(trials, key=lambda t: t.number)),
         cache_hits=int(hits) if isinstance(hits, int) else 0,
+        finished=StudyBudget.of(study, record).done(),
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from search.objective import FAIL_KIND_ATTR, FAIL_REASON_ATTR, WORKER_DIED
+from search.failures import FAIL_KIND_ATTR, FAIL_REASON_ATTR, WORKER_DIED
 from studies.compare.collect import StudyRun
 from studies.store.identity import RAN_SECONDS_ATTR
 

@@ -48,7 +48,7 @@ def study_name_for(name: str, optimizer: str, seed: int) -> str:
 def compare(
     *,
     optimizers: Sequence[str],
-    trials: int,
+    trials: int | None,
     seeds: int,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -63,8 +63,14 @@ def compare(
     max_failures: int | None = None,
     command: str | None = None,
     worker_init: Callable[[], None] | None = None,
+    rungs: tuple[int, ...] | None = None,
+    reduction_factor: int | None = None,
+    epoch_budget: int | None = None,
+    timeout: float | None = None,
+    artifacts: str | Path | None = None,
 ) -> ComparisonResult:
-    """Run ``seeds`` studies (seeds 0..K-1) of ``trials`` trials per optimizer, then report.
+    """Run ``seeds`` studies (seeds 0..K-1) per optimizer, each with the same budget of
+    ``trials`` configurations and ``epoch_budget`` training epochs (equal compute), then report.
 
     Studies run seed by seed, alternating optimizers, so load on a shared machine falls
     on all of them alike. ``command`` is written into the report as the way to reproduce it;
@@ -74,7 +80,10 @@ def compare(
         ConfigError: bad input, or (without ``resume``) a study of the comparison exists.
     """
     names = _check_optimizers(optimizers)
-    check_whole_number("--trials", trials, low=1, high=MAX_TRIALS)
+    if trials is None and epoch_budget is None:
+        raise ConfigError("compare needs --trials or --epoch-budget: the budget every study gets")
+    if trials is not None:
+        check_whole_number("--trials", trials, low=1, high=MAX_TRIALS)
     check_whole_number("--seeds", seeds, low=1, high=MAX_SEEDS)
     out_dir = check_out_dir(out)
     check_target(target)
@@ -91,7 +100,9 @@ def compare(
         launch(
             study_name=study_name, trials=trials, optimizer=opt, storage=storage, epochs=epochs,
             batch_size=batch_size, data=data, space=space, seed=seed, resume=study_name in existing,
-            pruner=pruner, max_failures=max_failures, worker_init=worker_init,
+            pruner=pruner, max_failures=max_failures, worker_init=worker_init, rungs=rungs,
+            reduction_factor=reduction_factor, epoch_budget=epoch_budget, timeout=timeout,
+            artifacts=artifacts,
         )
     runs = collect_runs(storage=store, names=[s for _, _, s in plan])
     check_comparable(runs, force=False)

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from search.objective import LstmObjective
+from search.schedulers import final_trial
 from studies.compare.collect import StudyRun
 from studies.compare.metrics import run_metrics
 from studies.compare.stats import ALPHA, holm, mann_whitney
 from studies.compare.verdict import verdict
 from studies.store.storage import mask_url
-from studies.store.trials import best_finite
 
 SUMMARY_FORMAT = 1
 # Default target: this fraction of the best validation accuracy seen in any compared study.
@@ -74,7 +74,7 @@ def build_summary(
 def _best_overall(runs: Sequence[StudyRun]) -> dict[str, Any] | None:
     best: dict[str, Any] | None = None
     for run in runs:
-        trial = best_finite(run.trials)
+        trial = final_trial(run.trials)
         if trial is not None and trial.value is not None and (best is None or trial.value > best["value"]):
             best = {"study": run.name, "optimizer": run.optimizer, "seed": run.seed,
                     "trial": trial.number, "value": trial.value, "params": dict(trial.params)}

@@ -14,9 +14,12 @@ import yaml
 from models.data import check_source
 from models.errors import ConfigError, check_whole_number, first_line
 from search.objective import MAX_EPOCHS, training_seed
+from search.schedulers import CHECKPOINT_ATTR, Rungs, Segment, final_trial
+from studies.export.final_model import save_checkpoint_model
+from studies.export.retrain import check_model_out, load_for_retrain
+from studies.export.retrain import retrain as run_retrain
 from studies.store.record import StudyRecord
 from studies.store.storage import MASK, STORAGE_ENV_VAR, open_storage
-from studies.store.trials import best_finite
 
 _logger = logging.getLogger(__name__)
 
@@ -25,14 +28,19 @@ EXPORT_SUFFIXES = (".json", ".yaml", ".yml")
 
 def best_config(study: optuna.Study) -> dict[str, Any]:
     """The best trial of ``study`` with the study's record: a self-contained config."""
-    best = best_finite(study.get_trials(deepcopy=False))
+    best = final_trial(study.get_trials(deepcopy=False))
     if best is None:
         raise ConfigError(f"study {study.study_name!r} has no COMPLETE trial to export yet")
     record = StudyRecord.read(study)
+    rungs = Rungs(tuple(record.train.get("rungs") or (record.train.get("epochs", 1),))) if record else Rungs((1,))
     config: dict[str, Any] = {
         "study": study.study_name,
         "trial": best.number,
         "validation_accuracy": best.value,
+        # The final model's training: the top rung the trial reached, in epochs on the train split.
+        "epochs": Segment.of(best, rungs).end,
+        "rung": Segment.of(best, rungs).rung,
+        "checkpoint": best.user_attrs.get(CHECKPOINT_ATTR),
         "params": dict(best.params),
         # The seed the trial trained with; retraining uses it too.
         "train_seed": training_seed(record.seed if record is not None else 0, best),
@@ -45,6 +53,7 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
             search_space=record.space,
             train=record.train,
             data=record.data,
+            artifacts=record.artifacts,
             versions=record.versions,
         )
     return config
@@ -62,15 +71,18 @@ def export_best(
 ) -> dict[str, Any]:
     """Return the best config of ``study_name`` and, with ``out``, write it (JSON, or YAML for .yaml/.yml).
 
-    With ``retrain``, the configuration is first trained again on train + validation for
-    ``epochs`` (default: the study's), scored once on the test split (``test_accuracy``)
-    and, with ``model_out``, saved as a ``.keras`` file.
+    The exported trial is the study's final model: the best of the highest rung reached
+    (:func:`search.schedulers.final_trial`). With ``model_out`` and no ``retrain``, its
+    checkpoint (trained on the train split to that rung) is scored once on the test split
+    (``test_accuracy``) and saved as a ``.keras`` file. With ``retrain``, the configuration
+    is trained again on train + validation for ``epochs`` (default: the study's top rung),
+    scored once on the test split and, with ``model_out``, saved.
 
     Raises:
         ConfigError: no such storage or study, nothing finished, or an unusable option.
     """
     out_path = _check_out(out) if out is not None else None
-    model_path = _check_retrain(retrain=retrain, epochs=epochs, model_out=model_out, data=data)
+    model_path = _check_model_options(retrain=retrain, epochs=epochs, model_out=model_out, data=data)
     store = open_storage(storage, must_exist=True)
     try:
         study = optuna.load_study(study_name=study_name, storage=store)
@@ -81,12 +93,12 @@ def export_best(
         ) from None
     config = best_config(study)
     if retrain:
-        from studies.export.retrain import load_for_retrain
-        from studies.export.retrain import retrain as run_retrain
-
         mnist = load_for_retrain(config, data=data)
         outcome = run_retrain(config, data=mnist, epochs=epochs, model_out=model_path)
         config = _with_test_accuracy(config, outcome)
+    elif model_path is not None:
+        outcome = save_checkpoint_model(config, data=load_for_retrain(config, data=data), model_out=model_path)
+        config = _with_test_accuracy(config, outcome, key="final_model")
     if out_path is not None:
         write_config(config, out_path)
         _logger.info("Wrote the best configuration of %r to %s", study_name, out_path)
@@ -117,15 +129,15 @@ def winner_of(comparison: str | Path, *, storage: str | None = None) -> tuple[st
     return study, url
 
 
-def _with_test_accuracy(config: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with ``test_accuracy`` right after ``validation_accuracy``, and the retrain details."""
+def _with_test_accuracy(config: dict[str, Any], outcome: dict[str, Any], *, key: str = "retrain") -> dict[str, Any]:
+    """``config`` with ``test_accuracy`` right after ``validation_accuracy``, and the details under ``key``."""
     details = dict(outcome)
     merged: dict[str, Any] = {}
-    for key, value in config.items():
-        merged[key] = value
-        if key == "validation_accuracy":
+    for name, value in config.items():
+        merged[name] = value
+        if name == "validation_accuracy":
             merged["test_accuracy"] = details.pop("test_accuracy")
-    merged["retrain"] = details
+    merged[key] = details
     return merged
 
 
@@ -137,22 +149,20 @@ def write_config(config: dict[str, Any], path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _check_retrain(
+def _check_model_options(
     *, retrain: bool, epochs: int | None, model_out: str | Path | None, data: str | None
 ) -> Path | None:
     if not retrain:
-        given = [n for n, v in (("--epochs", epochs), ("--model-out", model_out), ("--data", data)) if v is not None]
-        if given:
-            raise ConfigError(f"{', '.join(given)} only apply with --retrain")
-        return None
+        if epochs is not None:
+            raise ConfigError("--epochs only applies with --retrain (the checkpoint's length is the top rung's)")
+        if data is not None and model_out is None:
+            raise ConfigError("--data only applies with --retrain or --model-out")
     if epochs is not None:
         check_whole_number("--epochs", epochs, low=1, high=MAX_EPOCHS)
     if data is not None:
         check_source(data)
     if model_out is None:
         return None
-    from studies.export.retrain import check_model_out
-
     return check_model_out(model_out)
 
 

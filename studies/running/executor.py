@@ -16,6 +16,7 @@ import optuna
 
 from search.objective import Objective
 from search.optimizers import Optimizer, TrialCallback
+from search.schedulers import SuccessiveHalving
 from studies.config import DEFAULT_MAX_FAILURES
 from studies.running.interrupts import deferred, raise_if_interrupted
 from studies.running.leader import Leader
@@ -24,6 +25,7 @@ from studies.running.progress import FailureGuard, TrialLogger
 from studies.running.workers import WorkerPool
 from studies.store.budget import Admission, StudyBudget, lock_of
 from studies.store.locks import StudyLock
+from studies.store.record import StudyRecord
 
 _logger = logging.getLogger(__name__)
 
@@ -44,19 +46,27 @@ def run_study(
     callbacks: Sequence[TrialCallback] = (),
     limit: int | None = None,
     lock: StudyLock | None = None,
+    record: StudyRecord | None = None,
+    scheduler: SuccessiveHalving | None = None,
+    epoch_budget: int | None = None,
 ) -> None:
     """Run ``study`` in this process until it holds ``budget`` finished trials (or ``limit`` more).
 
+    The study's limits and rungs are those ``record`` holds; without one, ``budget``
+    configurations (and ``epoch_budget`` epochs) promoted by ``scheduler`` (default: one rung).
     ``lock`` (default: the study's database lock, see :func:`studies.store.budget.lock_of`)
     is what other processes working on the study share.
 
     Raises:
         studies.running.progress.TooManyFailures: ``max_failures`` trials in a row failed.
     """
-    keeper = StudyBudget(study=study, budget=budget, lock=lock or lock_of(study))
+    keeper = (_keeper(study, budget, record, lock) if record is not None else
+              StudyBudget(study=study, budget=budget, lock=lock or lock_of(study), scheduler=scheduler,
+                          epochs=epoch_budget))
     done = keeper.counts().finished
-    if done >= budget:
-        _logger.info("Study %r already holds %d finished trials of %d: nothing to run", study.study_name, done, budget)
+    if keeper.done():
+        _logger.info("Study %r is finished (%d finished trials, budget %d): nothing to run", study.study_name, done,
+                     budget)
         return
     _logger.info("Study %r: %d of %d trials finished, running %s with %s", study.study_name, done, budget,
                  f"up to {limit}" if limit else "the rest", optimizer.name)
@@ -90,6 +100,7 @@ def run_with_workers(
     storage: str | None,
     per_process: int | None,
     worker_init: Callable[[], None] | None,
+    record: StudyRecord | None = None,
 ) -> None:
     """Run ``study`` to ``budget`` with ``jobs`` local worker processes (0: none, this
     process only leads, for workers on other hosts), leading it here if its optimizer
@@ -99,7 +110,7 @@ def run_with_workers(
         studies.running.workers.WorkerFailed: a worker process ended with an error.
         KeyboardInterrupt: interrupted; the workers were stopped (their trials stored FAIL).
     """
-    keeper = StudyBudget(study=study, budget=budget, lock=lock_of(study))
+    keeper = _keeper(study, budget, record, None)
     leader = None if optimizer.proposes_in_workers else Leader(budget=keeper, optimizer=optimizer,
                                                                 space=objective.space)
     if leader is None and jobs == 0:
@@ -113,7 +124,7 @@ def run_with_workers(
                 raise_if_interrupted()  # a safe point: between looks at the study and the workers
                 queued = leader.step() if leader is not None else 0
                 counts = keeper.counts()
-                if counts.finished >= budget:
+                if keeper.done():
                     break
                 if leader is not None and counts.waiting == 0 and counts.running == 0 and not queued \
                         and leader.exhausted():
@@ -127,6 +138,13 @@ def run_with_workers(
     finally:
         if leader is not None:
             leader.close()
+
+
+def _keeper(study: optuna.Study, budget: int, record: StudyRecord | None, lock: StudyLock | None) -> StudyBudget:
+    """The study's budget: as ``record`` describes it (rungs, epochs), else ``budget`` trials of one length."""
+    if record is not None:
+        return StudyBudget.of(study, record, lock=lock)
+    return StudyBudget(study=study, budget=budget, lock=lock or lock_of(study))
 
 
 def _worth_waiting(keeper: StudyBudget, queued: int) -> bool:

@@ -2,13 +2,15 @@
 
 A :class:`TrialLoop` runs trials of one study in this process, one at a time. Before
 each, it asks the study's budget (:class:`studies.store.budget.StudyBudget`) what it may
-do: take the oldest queued trial (an optimizer that proposes through ``ask`` queued it
-with fixed parameters), create one with its optimizer's sampler (TPE, random), wait, or
-stop. Then it runs the trial through ``study.optimize(n_trials=1)``, so Optuna's
-heartbeat, FAIL and PRUNED handling and the callbacks are the same for every optimizer;
-a trial's own failure (:data:`search.optimizers.TRIAL_ERRORS`) is stored FAIL and the
-loop goes on. Where this loop runs (the launching process, a local worker process,
-another host) changes nothing in it.
+do: continue a configuration to its next rung (queued with its parameters and the
+segment it trains, see :mod:`search.schedulers`), take the oldest queued trial (an
+optimizer that proposes through ``ask`` queued it with fixed parameters), create one
+with its optimizer's sampler (TPE, random), wait, or stop. Then it runs the trial
+through ``study.optimize(n_trials=1)``, so Optuna's heartbeat, FAIL and PRUNED handling
+and the callbacks are the same for every optimizer; a trial's own failure
+(:data:`search.optimizers.TRIAL_ERRORS`) is stored FAIL and the loop goes on. Where this
+loop runs (the launching process, a local worker process, another host) changes nothing
+in it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ _logger = logging.getLogger(__name__)
 class TrialLoop:
     """Runs trials of ``budget.study`` in this process, one per :meth:`run_one`."""
 
-    STARTS: ClassVar[tuple[Admission, ...]] = (Admission.QUEUED, Admission.NEW)
+    STARTS: ClassVar[tuple[Admission, ...]] = (Admission.PROMOTE, Admission.QUEUED, Admission.NEW)
 
     def __init__(
         self,
@@ -56,6 +58,10 @@ class TrialLoop:
         if admission not in self.STARTS:
             return admission
         try:
+            promotion = self._budget.promotion
+            if admission is Admission.PROMOTE and promotion is not None and promotion.parent is not None \
+                    and promotion.segment is not None:
+                self._budget.study.enqueue_trial(dict(promotion.parent.params), user_attrs=promotion.segment.attrs())
             self._budget.study.optimize(self._objective, n_trials=1, catch=TRIAL_ERRORS, callbacks=self._callbacks)
         finally:
             self._budget.release()  # in case the trial failed before its objective started

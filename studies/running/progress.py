@@ -9,8 +9,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from search.objective import FAIL_REASON_ATTR
-from studies.store.trials import best_finite
+from search.failures import FAIL_REASON_ATTR
+from search.schedulers import final_trial
+from search.schedulers.segments import END_ATTR, PARENT_ATTR, RUNG_ATTR
 
 _logger = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ class TrialLogger:
         self._bar = _make_bar(total=total, done=done) if progress else None
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        best = best_finite(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        best_text = f"best {best.value:.4f} (trial {best.number})" if best else "no best yet"
+        best = final_trial(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        best_text = f"final model {best.value:.4f} (trial {best.number})" if best else "no final model yet"
         if trial.state == TrialState.COMPLETE:
             outcome = f"value {trial.value:.4f}"
         elif trial.state == TrialState.FAIL:
@@ -35,9 +36,12 @@ class TrialLogger:
         else:
             outcome = trial.state.name
         duration = trial.duration.total_seconds() if trial.duration else 0.0
+        rung = trial.user_attrs.get(RUNG_ATTR)
+        continued = (f" (rung {rung}: trial {trial.user_attrs.get(PARENT_ATTR)} continued to epoch "
+                     f"{trial.user_attrs.get(END_ATTR)})" if rung else "")
         _logger.info(
-            "Trial %d %s in %.1fs, params %s; %s",
-            trial.number, outcome, duration, _short(trial.params), best_text,
+            "Trial %d %s in %.1fs%s, params %s; %s",
+            trial.number, outcome, duration, continued, _short(trial.params), best_text,
         )
         if self._bar is not None:
             self._bar.update(1)

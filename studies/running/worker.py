@@ -20,7 +20,7 @@ from studies.running.interrupts import deferred, raise_if_interrupted
 from studies.running.leader import LEADER_GRACE_S, leader_alive
 from studies.running.loop import TrialLoop
 from studies.running.progress import FailureGuard, TrialLogger
-from studies.store.budget import Admission, StudyBudget, lock_of
+from studies.store.budget import Admission, StudyBudget
 
 _logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def serve_setup(setup: StudySetup, *, limit: int | None = None, parent: int | No
     """:func:`serve` on a study already open; with ``parent``, stop once the process of that
     pid is no longer this one's parent (a local worker whose launching process died)."""
     study, record = setup.study, setup.record
-    budget = StudyBudget(study=study, budget=record.budget, lock=lock_of(study))
+    budget = StudyBudget.of(study, record)
     finished = budget.counts().finished
     logger = TrialLogger(total=record.budget, done=finished, progress=False)
     loop = TrialLoop(budget=budget, sampler=setup.optimizer.sampler(), may_create=setup.optimizer.proposes_in_workers,

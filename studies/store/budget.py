@@ -8,7 +8,13 @@ trials of dead workers, counts the study's trials and decides; a decision to sta
 trial keeps the lock until the trial is stored RUNNING (the trial loop's objective
 releases it as its first act), so no two processes take the last slot, on any host.
 
-A queued (WAITING) or running trial holds a slot of the budget as a finished one does.
+What may start is the study's scheduler's call (:mod:`search.schedulers`: promote a
+configuration to its next rung, take a queued trial, screen a new configuration, wait,
+or stop), within the study's limits: configurations (``budget``), training epochs
+(``epochs``; a queued or running trial counts what it may train, a finished one what it
+trained) and a deadline. A queued (WAITING) or running trial holds its share of the
+budget as a finished one does. Without a scheduler, every trial is one configuration
+trained to one length: the budget counts trials.
 """
 
 from __future__ import annotations
@@ -17,13 +23,17 @@ import contextlib
 import dataclasses
 import enum
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 
 import optuna
 from optuna.trial import TrialState
 
+from search.schedulers import DEFAULT_REDUCTION_FACTOR, Decision, Limits, Rungs, SuccessiveHalving
+from search.schedulers.halving import Kind
 from studies.store.locks import StudyLock, study_lock
+from studies.store.record import StudyRecord
 from studies.store.storage import rdb_storage
 from studies.store.trials import FINISHED_STATES, fail_dead_trials
 
@@ -53,6 +63,7 @@ def lock_of(study: optuna.Study) -> StudyLock:
 class Admission(enum.Enum):
     """What the budget allows now."""
 
+    PROMOTE = "queue the promotion of :attr:`StudyBudget.promotion`, then take the oldest queued trial"  # held
     QUEUED = "take the oldest queued trial"  # the lock is held
     NEW = "create a new trial"  # the lock is held
     IDLE = "nothing to take now; others may queue more"
@@ -70,34 +81,63 @@ class Counts:
         return self.finished + self.running + self.waiting
 
 
-class StudyBudget:
-    """The budget of ``study``: at most ``budget`` trials finished, running or queued."""
+_ADMISSIONS = {Kind.PROMOTE: Admission.PROMOTE, Kind.QUEUED: Admission.QUEUED, Kind.NEW: Admission.NEW,
+               Kind.IDLE: Admission.IDLE, Kind.DONE: Admission.DONE}
+# The study attribute holding the time (seconds since the epoch) after which no trial starts.
+DEADLINE_ATTR = "deadline"
 
-    def __init__(self, *, study: optuna.Study, budget: int, lock: StudyLock) -> None:
+
+class StudyBudget:
+    """The budget of ``study``: at most ``budget`` configurations and ``epochs`` training
+    epochs (None: no limit), promoted by ``scheduler`` (None: one rung, no promotion)."""
+
+    def __init__(self, *, study: optuna.Study, budget: int, lock: StudyLock,
+                 scheduler: SuccessiveHalving | None = None, epochs: int | None = None) -> None:
         self.study = study
         self.budget = budget
+        self.scheduler = scheduler or SuccessiveHalving(rungs=Rungs((1,)))
+        self.limits = Limits(trials=budget, epochs=epochs)
+        self.promotion: Decision | None = None
         self._lock = lock
+
+    @classmethod
+    def of(cls, study: optuna.Study, record: StudyRecord, *, lock: StudyLock | None = None) -> StudyBudget:
+        """The budget ``study`` records, kept under ``lock`` (default: the study's, :func:`lock_of`)."""
+        rungs = Rungs(tuple(record.train.get("rungs") or (record.train.get("epochs", 1),)))
+        scheduler = SuccessiveHalving(rungs=rungs, reduction_factor=record.reduction_factor or DEFAULT_REDUCTION_FACTOR)
+        return cls(study=study, budget=record.budget, lock=lock or lock_of(study), scheduler=scheduler,
+                   epochs=record.epoch_budget)
 
     def admit(self, *, may_create: bool) -> Admission:
         """Whether this process may start a trial now, and which.
 
-        QUEUED and NEW leave the lock held: call :meth:`release` once the trial is stored
-        RUNNING. ``may_create``: whether this process may create a trial of its own (its
-        optimizer samples in workers) or only take queued ones.
+        PROMOTE, QUEUED and NEW leave the lock held: call :meth:`release` once the trial is
+        stored RUNNING. ``may_create``: whether this process may create a trial of its own
+        (its optimizer samples in workers) or only take queued ones.
         """
         self._lock.acquire()
-        counts = self._fresh_counts()
-        if counts.finished >= self.budget:
-            decision = Admission.DONE
-        elif counts.waiting:
-            decision = Admission.QUEUED
-        elif may_create and counts.taken < self.budget:
-            decision = Admission.NEW
-        else:
-            decision = Admission.IDLE
-        if decision not in (Admission.QUEUED, Admission.NEW):
+        self._fail_dead()
+        decision = self._decide(may_create=may_create)
+        self.promotion = decision if decision.kind is Kind.PROMOTE else None
+        admission = _ADMISSIONS[decision.kind]
+        if admission not in (Admission.PROMOTE, Admission.QUEUED, Admission.NEW):
             self._lock.release()
-        return decision
+        return admission
+
+    def done(self) -> bool:
+        """Whether the study is finished (read without the lock)."""
+        return self._decide(may_create=True).kind is Kind.DONE
+
+    def _decide(self, *, may_create: bool) -> Decision:
+        trials = self.study.get_trials(deepcopy=False)
+        if self._past_deadline():  # nothing starts; queued trials wait for a resume with more time
+            running = any(t.state == TrialState.RUNNING for t in trials)
+            return Decision(Kind.IDLE if running else Kind.DONE)
+        return self.scheduler.decide(trials, limits=self.limits, may_create=may_create)
+
+    def _past_deadline(self) -> bool:
+        deadline = self.study.user_attrs.get(DEADLINE_ATTR)
+        return isinstance(deadline, (int, float)) and time.time() >= deadline
 
     def release(self) -> None:
         self._lock.release()
@@ -107,7 +147,9 @@ class StudyBudget:
         """Hold the lock for a block that queues trials; yields the room left in the budget."""
         self._lock.acquire()
         try:
-            yield max(0, self.budget - self._fresh_counts().taken)
+            self._fail_dead()
+            trials = self.study.get_trials(deepcopy=False)
+            yield 0 if self._past_deadline() else self.scheduler.room(trials, limits=self.limits)
         finally:
             self._lock.release()
 
@@ -121,9 +163,8 @@ class StudyBudget:
             waiting=states.count(TrialState.WAITING),
         )
 
-    def _fresh_counts(self) -> Counts:
+    def _fail_dead(self) -> None:
         fail_dead_trials(self.study)  # dead workers' trials free their slots
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(self.study)
-        return self.counts()

@@ -30,7 +30,7 @@ from typing import Any, TypeGuard
 
 import optuna
 
-from search.objective import FAIL_KIND_ATTR, FAIL_REASON_ATTR, WORKER_DIED
+from search.failures import FAIL_KIND_ATTR, FAIL_REASON_ATTR, WORKER_DIED
 
 WORKER_ATTR = "worker"
 # Seconds a trial whose worker died is known to have run (absent when unknown).

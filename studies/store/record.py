@@ -20,7 +20,7 @@ from models.data import DATA_IDENTITY
 PRODUCT = "lstm-tuner"
 _VERSIONED = ("lstm-tuner", "optuna", "keras", "tensorflow-cpu", "tensorflow", "mealpy", "numpy")
 # Fields a resumed run must share with the stored study; the others may differ.
-MUST_MATCH = ("optimizer", "seed", "space", "train", "data", "optimizer_settings", "pruner")
+MUST_MATCH = ("optimizer", "seed", "space", "train", "data", "optimizer_settings", "pruner", "reduction_factor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,15 @@ class StudyRecord:
     created_on: str | None = None
     # Failed trials in a row that stop a run; None in studies made before it was recorded.
     max_failures: int | None = None
+    # Successive halving keeps 1/reduction_factor of each rung (``train["rungs"]``); None in
+    # studies made before rungs existed (one rung).
+    reduction_factor: int | None = None
+    # Training epochs all trials together may use (None: no limit), and the seconds each
+    # launch may run before no trial starts (None: no limit).
+    epoch_budget: int | None = None
+    timeout: float | None = None
+    # Where checkpoints are kept (Optuna's artifact store, a directory).
+    artifacts: str | None = None
     versions: dict[str, str] = dataclasses.field(default_factory=lambda: package_versions())
 
     def write(self, study: optuna.Study) -> None:

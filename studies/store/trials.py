@@ -9,8 +9,7 @@ once silent for its grace period (:class:`studies.store.storage.TaggingStorage`)
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -86,10 +85,3 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
     if failed:
         _logger.warning("Marked %d trial(s) left RUNNING by dead processes as FAIL: %s", len(failed), failed)
     return failed
-
-
-def best_finite(trials: Iterable[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
-    """The COMPLETE trial with the highest finite value, or None."""
-    complete = [(t.value, t) for t in trials
-                if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
-    return max(complete, key=lambda pair: pair[0], default=(None, None))[1]

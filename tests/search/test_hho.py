@@ -9,16 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from models.errors import ConfigError
-from search.objective import (
-    DIVERGED,
-    FAIL_KIND_ATTR,
-    INTERRUPTED,
-    NO_EPOCH,
-    OUT_OF_MEMORY,
-    PROPOSAL_ATTR,
-    WORKER_DIED,
-    training_seed,
-)
+from search.failures import DIVERGED, FAIL_KIND_ATTR, INTERRUPTED, NO_EPOCH, OUT_OF_MEMORY, WORKER_DIED
+from search.objective import PROPOSAL_ATTR, training_seed
 from search.optimizers import create_optimizer
 from search.optimizers.hho import CACHE_HITS_ATTR, default_pop_size
 from search.space import DEFAULT_SPACE, SearchSpace

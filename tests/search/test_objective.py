@@ -10,21 +10,8 @@ import pytest
 from optuna.trial import TrialState
 
 from models.errors import ConfigError
-from search.objective import (
-    DIVERGED,
-    FAIL_KIND_ATTR,
-    INTERRUPTED,
-    NO_EPOCH,
-    OUT_OF_MEMORY,
-    PROPOSAL_ATTR,
-    WORKER_DIED,
-    LstmObjective,
-    TrainSettings,
-    TrialFailed,
-    is_retried,
-    training_seed,
-    trial_seed,
-)
+from search.failures import DIVERGED, FAIL_KIND_ATTR, INTERRUPTED, NO_EPOCH, OUT_OF_MEMORY, WORKER_DIED, is_retried
+from search.objective import PROPOSAL_ATTR, LstmObjective, TrainSettings, TrialFailed, training_seed, trial_seed
 from search.optimizers.base import TRIAL_ERRORS
 from search.space import SearchSpace
 from tests.helpers import tiny_data

@@ -6,12 +6,21 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.optimizers import OPTIMIZERS, create_optimizer
+from search.optimizers import OPTIMIZERS, create_optimizer, hho
+from search.schedulers import (
+    CHECKPOINT_ATTR,
+    EPOCHS_RUN_ATTR,
+    Rungs,
+    Segment,
+    SuccessiveHalving,
+    final_trial,
+    screening_trials,
+)
 from search.space import SearchSpace
 from studies.launch import run_study
 from studies.running.progress import TooManyFailures
 from studies.store.trials import count_finished
-from tests.helpers import AnalyticObjective
+from tests.helpers import AnalyticObjective, SegmentedObjective
 
 MIXED_SPACE = SearchSpace.from_dict(
     {"dimensions": {
@@ -103,3 +112,72 @@ def test_consecutive_failures_stop_the_run(name, db_url):
     states = [t.state for t in study.trials if t.state != TrialState.WAITING]
     assert states == [TrialState.FAIL] * 3
     assert len(study.trials) == (5 if name == "hho" else 3)
+
+
+RUNGS = Rungs((1, 3, 9))
+
+
+def _run_halving(name, study, *, trials, epochs, limit=None, seed=0):
+    """Successive halving over RUNGS on the segmented analytic objective (its values drift
+    by trial, so a median pruner in ``study`` prunes some segments)."""
+    objective = SegmentedObjective(RUNGS, MIXED_SPACE)
+    optimizer = create_optimizer(name, seed=seed, budget=trials, options=_options(name))
+    run_study(study=study, optimizer=optimizer, objective=objective, budget=trials, limit=limit,
+              scheduler=SuccessiveHalving(rungs=RUNGS, reduction_factor=3), epoch_budget=epochs)
+    return objective
+
+
+@pytest.mark.parametrize(("trials", "epochs", "pruned"), [(12, 1000, False), (100, 40, False), (100, 60, True)])
+def test_successive_halving_keeps_the_budget_in_trials_and_epochs_across_a_resume(name, db_url, trials, epochs,
+                                                                                  pruned):
+    study = _study(db_url)
+    if pruned:
+        study.pruner = optuna.pruners.ThresholdPruner(lower=4.6)  # prunes analytic values below 0.6 after epoch 4
+    first = _run_halving(name, study, trials=trials, epochs=epochs, limit=5)
+    resumed = optuna.load_study(study_name="s", storage=db_url, pruner=study.pruner)
+    second = _run_halving(name, resumed, trials=trials, epochs=epochs, seed=1)
+    done = optuna.load_study(study_name="s", storage=db_url).trials
+    states = {t.state for t in done}
+    assert states == ({TrialState.COMPLETE, TrialState.PRUNED} if pruned else {TrialState.COMPLETE})
+    spent = sum(t.user_attrs[EPOCHS_RUN_ATTR] for t in done)
+    assert spent == first.epochs_trained + second.epochs_trained
+    configurations = len(screening_trials(done))
+    assert spent <= epochs and configurations <= trials
+    # it stopped only at a limit: no configuration left, or the next screening would eat into
+    # what the configuration furthest along still needs to reach the top rung
+    reached = max(Segment.of(t, RUNGS).end for t in done if t.state == TrialState.COMPLETE)
+    assert configurations == trials or spent + RUNGS.epochs[0] + (RUNGS.top - reached) > epochs
+    final = final_trial(done)
+    assert Segment.of(final, RUNGS).end == RUNGS.top or pruned
+    # every promotion continued its parent's configuration from the parent's end
+    by_number = {t.number: t for t in done}
+    for trial in done:
+        segment = Segment.of(trial, RUNGS)
+        if segment.rung:
+            parent = by_number[segment.parent]
+            assert parent.params == trial.params and Segment.of(parent, RUNGS).end == segment.start
+            assert segment.resume_from == parent.user_attrs[CHECKPOINT_ATTR]
+
+
+def test_optimizers_learn_from_the_screening_rung_only(name, db_url, monkeypatch):
+    """The values each optimizer learns from: HHO's fitness cache, the trials a sampler is shown."""
+    seen = []
+    if name == "hho":
+        told = hho._Flock.tell
+
+        def spy_tell(self, trial):
+            told(self, trial)
+            seen.extend(self._cache.values())
+        monkeypatch.setattr(hho._Flock, "tell", spy_tell)
+    else:
+        sampler = type(create_optimizer(name, seed=0, budget=1).make_sampler())
+        shown = sampler.sample_relative
+
+        def spy_relative(self, study, trial, search_space):
+            seen.extend(t.value for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            return shown(self, study, trial, search_space)
+        monkeypatch.setattr(sampler, "sample_relative", spy_relative)
+    study = _study(db_url)
+    _run_halving(name, study, trials=14, epochs=1000)
+    assert any(Segment.of(t, RUNGS).rung > 0 for t in study.trials)  # there were later rungs to hide
+    assert seen and all(1.0 <= value < 2.0 for value in seen)  # values measured after epoch 1 only

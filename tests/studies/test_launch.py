@@ -37,7 +37,7 @@ def test_launch_records_everything_and_resume_runs_only_what_is_missing(db_url, 
     study = optuna.load_study(study_name="s", storage=db_url)
     record = StudyRecord.read(study)
     assert record.optimizer == "tpe" and record.seed == 0 and record.budget == 2
-    assert record.train == {"epochs": 1, "batch_size": 128}
+    assert record.train == {"epochs": 1, "batch_size": 128, "rungs": [1]}
     assert record.data == {"source": "mnist-5k", "sha256": load_mnist("mnist-5k").sha256, "train": 3600,
                            "val": 400, "test": 1000, "given": "mnist-5k"}
     assert record.optimizer_settings["n_startup_trials"] == 2
@@ -72,7 +72,7 @@ def test_resume_of_missing_study(db_url, tiny):
 
 
 def test_new_study_needs_trials(db_url, tiny):
-    with pytest.raises(ConfigError, match="--trials is required"):
+    with pytest.raises(ConfigError, match="a new study needs a budget: --trials"):
         _launch(db_url, tiny, trials=None)
 
 

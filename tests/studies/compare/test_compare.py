@@ -16,12 +16,13 @@ import run_search
 from models.errors import ConfigError
 from search.space import DEFAULT_SPACE
 from studies.compare import StudyRun
-from studies.compare.collect import check_comparable, comparability_problems
+from studies.compare.collect import check_comparable, collect_runs, comparability_problems
 from studies.compare.metrics import run_metrics
 from studies.compare.report import render_markdown
 from studies.compare.stats import seeds_needed
 from studies.compare.summary import build_summary
 from studies.store.record import StudyRecord
+from studies.store.storage import open_storage
 from tests.helpers import tiny_space_file
 from tests.studies.compare.test_stats import brute_force_p
 
@@ -161,8 +162,8 @@ def test_comparability_problems_name_the_field_and_the_short_study():
     b = _run("b", "tpe", 0, [(C, 0.5, 1.0), (C, 0.6, 1.0)], train={"epochs": 3, "batch_size": 128})
     assert comparability_problems([a, b]) == [
         "train: a has {'epochs': 1, 'batch_size': 128}, b has {'epochs': 3, 'batch_size': 128}"]
-    short = StudyRun(name="c", record=a.record, trials=a.trials[:1], cache_hits=0)
-    assert comparability_problems([a, short]) == ["c holds 1 finished trials of its budget 2"]
+    short = StudyRun(name="c", record=a.record, trials=a.trials[:1], cache_hits=0, finished=False)
+    assert comparability_problems([a, short]) == ["c has not spent its budget yet (1 finished trials)"]
 
 
 TRIALS, SEEDS = 3, 2
@@ -292,3 +293,14 @@ def test_the_same_data_given_by_two_paths_compares_and_other_data_does_not():
     problems = comparability_problems(_differing({"data": {**data, "given": "mnist"}},
                                                  data={**data, "sha256": "b" * 64, "given": "mnist"}))
     assert [p.split(":")[0] for p in problems] == ["data"] and "given" not in problems[0]
+
+
+def test_a_study_is_found_unfinished_until_it_spent_its_budget(db_url):
+    study = optuna.create_study(study_name="u", storage=db_url, direction="maximize")
+    StudyRecord(optimizer="tpe", optimizer_settings={}, seed=0, budget=2, space={}, data={},
+                train={"epochs": 1, "batch_size": 128, "rungs": [1]}).write(study)
+    store = open_storage(db_url, must_exist=True)
+    for value, finished in ((0.5, False), (0.6, True)):
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
+        [run] = collect_runs(storage=store, names=["u"])
+        assert run.finished is finished

@@ -1,0 +1,196 @@
+"""Successive halving over epochs: which configuration trains next, and how far.
+
+The scheduler is passive (Ray Tune's scheduler role): given a study's trials and its
+limits, :meth:`SuccessiveHalving.decide` says what the next free worker should do, and
+the study's budget keeper (:mod:`studies.store.budget`) acts on it under the study's lock.
+
+The rule is asynchronous successive halving (ASHA, Li et al. 2020): a configuration that
+completed rung ``k`` and ranks in the top ``1 / reduction_factor`` of the configurations
+that completed rung ``k`` so far is promoted to rung ``k + 1``, continuing from its
+checkpoint; promotions from higher rungs go first; with nothing to promote, a new
+configuration is screened at rung 0. Two rungs with a large factor is "screen everything
+short, train the best few fully" (Egele et al. 2023); one rung is fixed-length training.
+
+Two additions make a finite budget end with a final model:
+
+- with an epoch budget, nothing is admitted that would leave less than what the
+  configuration furthest along still needs to reach the top rung;
+- once no new configuration may start and nothing runs, the best configuration of the
+  highest rung below the top is promoted even when the ranking rule would not, until one
+  configuration has completed the top rung.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Sequence
+
+import optuna
+from optuna.trial import TrialState
+
+from models.errors import ConfigError
+from search.failures import FAIL_KIND_ATTR, is_retried
+from search.schedulers.segments import Rungs, Segment, config_of, epochs_counted, finite_value, rung_of
+
+DEFAULT_REDUCTION_FACTOR = 3
+MAX_REDUCTION_FACTOR = 1000
+# A promotion whose trial failed for the run's sake (a worker died) is tried again this many times.
+PROMOTION_RETRIES = 1
+_ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What a study may spend: ``trials`` configurations, ``epochs`` training epochs (None: no limit)."""
+
+    trials: int
+    epochs: int | None = None
+
+
+class Kind(enum.Enum):
+    PROMOTE = "continue a configuration to its next rung"
+    QUEUED = "take the oldest queued trial"
+    NEW = "screen a new configuration"
+    IDLE = "nothing to start now; running or queued trials may change that"
+    DONE = "the study is finished"
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    kind: Kind
+    # For PROMOTE: the trial whose configuration goes on, and the segment it trains next.
+    parent: optuna.trial.FrozenTrial | None = None
+    segment: Segment | None = None
+
+
+class SuccessiveHalving:
+    """ASHA over ``rungs``, keeping the top ``1 / reduction_factor`` at each rung."""
+
+    def __init__(self, *, rungs: Rungs, reduction_factor: int = DEFAULT_REDUCTION_FACTOR) -> None:
+        if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) \
+                or not 2 <= reduction_factor <= MAX_REDUCTION_FACTOR:
+            raise ConfigError(f"--reduction-factor must be a whole number from 2 to {MAX_REDUCTION_FACTOR} "
+                              f"(the share of a rung promoted is 1/factor), but got {reduction_factor!r}")
+        self.rungs = rungs
+        self.reduction_factor = reduction_factor
+
+    def check_limits(self, limits: Limits) -> None:
+        """Raise unless the epoch budget can train at least one configuration to the top rung."""
+        if limits.epochs is not None and limits.epochs < self.rungs.top:
+            raise ConfigError(f"--epoch-budget {limits.epochs} cannot train one model to the top rung of "
+                              f"{self.rungs.top} epochs; give at least {self.rungs.top}, or lower --epochs")
+
+    def decide(self, trials: Sequence[optuna.trial.FrozenTrial], *, limits: Limits, may_create: bool) -> Decision:
+        """What a free worker should do now (``may_create``: whether it may sample a new configuration)."""
+        books = _Books(trials, self.rungs)
+        promotion = self._promotion(books, limits)
+        if promotion is not None:
+            return promotion
+        if books.waiting:
+            return Decision(Kind.QUEUED)
+        new_room = self.room(trials, limits=limits)
+        if new_room and may_create:
+            return Decision(Kind.NEW)
+        if books.active or new_room:
+            return Decision(Kind.IDLE)
+        last = self._final_push(books, limits)
+        return last if last is not None else Decision(Kind.DONE)
+
+    def room(self, trials: Sequence[optuna.trial.FrozenTrial], *, limits: Limits) -> int:
+        """How many new configurations may be screened (queued or started) now."""
+        books = _Books(trials, self.rungs)
+        room = max(0, limits.trials - books.configurations)
+        if limits.epochs is None or room == 0:
+            return room
+        first = self.rungs.epochs[0]
+        need = self.rungs.top - max(books.reached, first)
+        return max(0, min(room, (limits.epochs - books.epochs - need) // first))
+
+    def _fits(self, books: _Books, limits: Limits, segment: Segment) -> bool:
+        if limits.epochs is None:
+            return True
+        need = self.rungs.top - max(books.reached, segment.end)
+        return books.epochs + segment.epochs + need <= limits.epochs
+
+    def _promotion(self, books: _Books, limits: Limits) -> Decision | None:
+        """The ASHA promotion, highest rung first."""
+        for rung in reversed(range(len(self.rungs) - 1)):
+            ranked = books.ranked(rung)
+            for trial in ranked[: len(ranked) // self.reduction_factor]:
+                decision = self._promote(books, limits, trial)
+                if decision is not None:
+                    return decision
+        return None
+
+    def _final_push(self, books: _Books, limits: Limits) -> Decision | None:
+        """With the study otherwise over: take the best configuration on towards the top rung."""
+        top = len(self.rungs) - 1
+        if books.ranked(top):
+            return None
+        for rung in reversed(range(top)):
+            for trial in books.ranked(rung):
+                decision = self._promote(books, limits, trial)
+                if decision is not None:
+                    return decision
+            if books.ranked(rung):
+                return None  # the best of the highest rung reached cannot go on: the budget is spent
+        return None
+
+    def _promote(self, books: _Books, limits: Limits, trial: optuna.trial.FrozenTrial) -> Decision | None:
+        if books.promoted(trial):
+            return None
+        segment = Segment.promotion(trial, self.rungs)
+        if segment.resume_from is None or not self._fits(books, limits, segment):
+            return None
+        return Decision(Kind.PROMOTE, parent=trial, segment=segment)
+
+
+def final_trial(trials: Sequence[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+    """The study's final model: the best COMPLETE trial of the highest rung any reached."""
+    scored = [(rung_of(t), v, t) for t in trials if (v := finite_value(t)) is not None]
+    if not scored:
+        return None
+    return max(scored, key=lambda item: (item[0], item[1]))[2]
+
+
+class _Books:
+    """What the scheduler needs to know about a study's trials, computed once per decision."""
+
+    def __init__(self, trials: Sequence[optuna.trial.FrozenTrial], rungs: Rungs) -> None:
+        self.waiting = sum(t.state == TrialState.WAITING for t in trials)
+        self.active = sum(t.state in _ACTIVE for t in trials)
+        self.configurations = sum(rung_of(t) == 0 for t in trials)
+        self.epochs = sum(epochs_counted(t, rungs) for t in trials)
+        reached = [rungs.epochs[min(rung_of(t), len(rungs) - 1)] for t in trials
+                   if t.state in _ACTIVE or finite_value(t) is not None]
+        self.reached = max(reached, default=0)
+        self._by_rung: dict[int, list[tuple[float, int, optuna.trial.FrozenTrial]]] = {}
+        self._children: dict[tuple[int, int], list[optuna.trial.FrozenTrial]] = {}
+        for t in trials:
+            value = finite_value(t)
+            if value is not None:
+                self._by_rung.setdefault(rung_of(t), []).append((value, -t.number, t))
+            if rung_of(t) > 0:
+                self._children.setdefault((config_of(t), rung_of(t)), []).append(t)
+
+    def ranked(self, rung: int) -> list[optuna.trial.FrozenTrial]:
+        """The COMPLETE trials of ``rung``, best first (earlier trial first among equals)."""
+        return [t for _, _, t in sorted(self._by_rung.get(rung, []), key=lambda item: (item[0], item[1]),
+                                        reverse=True)]
+
+    def promoted(self, trial: optuna.trial.FrozenTrial) -> bool:
+        """Whether ``trial``'s configuration already went on from its rung (a promotion
+        the run failed, e.g. its worker died, is owed another try, :data:`PROMOTION_RETRIES` times)."""
+        children = self._children.get((config_of(trial), rung_of(trial) + 1), [])
+        retried = [c for c in children if c.state == TrialState.FAIL and is_retried(c.user_attrs.get(FAIL_KIND_ATTR))]
+        return len(children) > len(retried) or len(retried) > PROMOTION_RETRIES
+
+
+def expected_trials(*, rungs: Rungs, reduction_factor: int, epochs: int) -> int:
+    """About how many configurations successive halving screens with ``epochs`` epochs
+    (each rung costs about as much as the first when the rungs grow by the factor)."""
+    per_config = sum((rungs.epochs[k] - (rungs.epochs[k - 1] if k else 0)) / reduction_factor**k
+                     for k in range(len(rungs)))
+    return max(1, math.floor(epochs / per_config))

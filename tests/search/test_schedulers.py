@@ -1,0 +1,146 @@
+"""The scheduler's decisions on hand-made trials, and its budget on simulated studies."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from models.errors import ConfigError
+from search.schedulers import CHECKPOINT_ATTR, EPOCHS_RUN_ATTR, Limits, Rungs, Segment, SuccessiveHalving, final_trial
+from search.schedulers.halving import Kind
+
+X = FloatDistribution(0.0, 1.0)
+RUNGS = Rungs((1, 3, 9))
+
+
+def _trial(number, value, *, rung=0, rungs=RUNGS, parent=None, root=None, state=TrialState.COMPLETE,
+           x=None):
+    segment = Segment(rung=rung, start=rungs.epochs[rung - 1] if rung else 0, end=rungs.epochs[rung],
+                      parent=parent, root=root, resume_from="ck" if parent is not None else None)
+    attrs = {**(segment.attrs() if rung else {}), CHECKPOINT_ATTR: f"ck{number}"}
+    if state not in (TrialState.RUNNING, TrialState.WAITING):
+        attrs[EPOCHS_RUN_ATTR] = segment.epochs
+    trial = create_trial(state=state, value=value if state == TrialState.COMPLETE else None,
+                         params={"x": number / 100 if x is None else x}, distributions={"x": X}, user_attrs=attrs)
+    trial.number = number
+    return trial
+
+
+def test_rungs_are_checked_and_made_geometric():
+    assert Rungs.geometric(top=27, first=1, factor=3).epochs == (1, 3, 9, 27)
+    assert Rungs.geometric(top=20, first=1, factor=3).epochs == (1, 3, 9, 20)
+    assert Rungs.geometric(top=1, first=1, factor=3).epochs == (1,)
+    for bad in ((), (3, 1), (1, 1), (0, 2), (1.5,)):
+        with pytest.raises(ConfigError, match="--rungs must be"):
+            Rungs(bad)
+    with pytest.raises(ConfigError, match="--reduction-factor"):
+        SuccessiveHalving(rungs=Rungs((1, 3)), reduction_factor=1)
+
+
+def test_the_top_share_of_a_rung_is_promoted_best_first_and_only_once():
+    asha = SuccessiveHalving(rungs=Rungs((1, 3, 9)), reduction_factor=3)
+    limits = Limits(trials=100)
+    two = [_trial(0, 0.5), _trial(1, 0.9)]
+    assert asha.decide(two, limits=limits, may_create=True).kind is Kind.NEW  # 2 // 3 = 0 promoted
+    three = [*two, _trial(2, 0.7)]
+    decision = asha.decide(three, limits=limits, may_create=True)
+    assert decision.kind is Kind.PROMOTE and decision.parent.number == 1
+    assert (decision.segment.rung, decision.segment.start, decision.segment.end) == (1, 1, 3)
+    assert (decision.segment.parent, decision.segment.root, decision.segment.resume_from) == (1, 1, "ck1")
+    promoted = [*three, _trial(3, 0.95, rung=1, parent=1, root=1, state=TrialState.RUNNING)]
+    assert asha.decide(promoted, limits=limits, may_create=True).kind is Kind.NEW
+
+
+def test_a_higher_rung_promotes_first():
+    asha = SuccessiveHalving(rungs=Rungs((1, 3, 9)), reduction_factor=2)
+    trials = [_trial(0, 0.5), _trial(1, 0.9), _trial(2, 0.8), _trial(3, 0.7),
+              _trial(4, 0.91, rung=1, parent=1, root=1), _trial(5, 0.85, rung=1, parent=2, root=2)]
+    decision = asha.decide(trials, limits=Limits(trials=100), may_create=True)
+    assert decision.kind is Kind.PROMOTE and decision.parent.number == 4 and decision.segment.rung == 2
+
+
+def test_a_promotion_failed_by_the_run_is_tried_again_once():
+    asha = SuccessiveHalving(rungs=Rungs((1, 3)), reduction_factor=3)
+    base = [_trial(0, 0.5), _trial(1, 0.9), _trial(2, 0.7)]
+    died = _trial(3, None, rung=1, parent=1, root=1, state=TrialState.FAIL)
+    died.user_attrs["fail_kind"] = "worker_died"
+    assert asha.decide([*base, died], limits=Limits(trials=3), may_create=True).kind is Kind.PROMOTE
+    again = _trial(4, None, rung=1, parent=1, root=1, state=TrialState.FAIL)
+    again.user_attrs["fail_kind"] = "worker_died"
+    decision = asha.decide([*base, died, again], limits=Limits(trials=3), may_create=True)
+    # configuration 1 is given up; with no model at the top rung yet, the next best goes on
+    assert decision.kind is Kind.PROMOTE and decision.parent.number == 2
+
+
+def test_once_nothing_new_may_start_the_best_goes_on_to_the_top_rung():
+    asha = SuccessiveHalving(rungs=Rungs((1, 3, 9)), reduction_factor=3)
+    trials = [_trial(0, 0.5), _trial(1, 0.9)]  # 2 // 3: the ranking rule promotes nobody
+    decision = asha.decide(trials, limits=Limits(trials=2), may_create=True)
+    assert decision.kind is Kind.PROMOTE and decision.parent.number == 1
+    running = [*trials, _trial(2, None, rung=1, parent=1, root=1, state=TrialState.RUNNING)]
+    assert asha.decide(running, limits=Limits(trials=2), may_create=True).kind is Kind.IDLE
+    at_top = [*trials, _trial(2, 0.95, rung=1, parent=1, root=1), _trial(3, 0.97, rung=2, parent=2, root=1)]
+    assert asha.decide(at_top, limits=Limits(trials=2), may_create=True).kind is Kind.DONE
+    assert final_trial(at_top).number == 3
+
+
+def test_the_final_model_is_the_best_of_the_highest_rung_reached():
+    trials = [_trial(0, 0.99), _trial(1, 0.9), _trial(2, 0.91, rung=1, parent=1, root=1), _trial(3, float("inf"))]
+    assert final_trial(trials).number == 2
+    assert final_trial([]) is None
+
+
+def test_an_epoch_budget_too_small_for_one_final_model_is_refused():
+    with pytest.raises(ConfigError, match="--epoch-budget 8 cannot train one model to the top rung of 9"):
+        SuccessiveHalving(rungs=Rungs((1, 3, 9))).check_limits(Limits(trials=5, epochs=8))
+
+
+def _simulate(scheduler, limits, values, *, kill_every=0):
+    """Run a study sequentially on the scheduler's decisions; a configuration's value at
+    each rung comes from ``values`` (its rank at rung 0 is kept at every rung)."""
+    study = optuna.create_study(direction="maximize")
+    configs = 0
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        decision = scheduler.decide(trials, limits=limits, may_create=True)
+        if decision.kind is Kind.DONE:
+            return study.get_trials(deepcopy=False)
+        assert decision.kind in (Kind.NEW, Kind.PROMOTE)
+        if decision.kind is Kind.NEW:
+            segment, x = Segment.first(scheduler.rungs), values[configs % len(values)]
+            configs += 1
+        else:
+            segment, x = decision.segment, decision.parent.params["x"]
+        number = len(trials)
+        fails = kill_every and number % kill_every == kill_every - 1
+        attrs = {**segment.attrs(), CHECKPOINT_ATTR: f"ck{number}",
+                 EPOCHS_RUN_ATTR: 0 if fails else segment.epochs}
+        if fails:
+            attrs["fail_kind"] = "worker_died"
+        study.add_trial(create_trial(state=TrialState.FAIL if fails else TrialState.COMPLETE,
+                                     value=None if fails else x + segment.end, params={"x": x},
+                                     distributions={"x": X}, user_attrs=attrs))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rungs=st.sampled_from([(1,), (1, 3), (1, 3, 9), (2, 4, 8, 16), (1, 27)]),
+       factor=st.integers(2, 5), trials=st.integers(1, 30), epochs=st.integers(1, 200),
+       values=st.lists(st.floats(0, 1), min_size=1, max_size=30), kill_every=st.sampled_from([0, 3, 7]))
+def test_the_epoch_and_trial_budgets_are_never_exceeded_and_end_with_a_final_model(
+        rungs, factor, trials, epochs, values, kill_every):
+    scheduler = SuccessiveHalving(rungs=Rungs(rungs), reduction_factor=factor)
+    epochs = max(epochs, rungs[-1])
+    done = _simulate(scheduler, Limits(trials=trials, epochs=epochs), values, kill_every=kill_every)
+    spent = sum(t.user_attrs[EPOCHS_RUN_ATTR] for t in done)
+    assert spent <= epochs
+    assert sum(t.user_attrs["rung"] == 0 for t in done) <= trials
+    if not kill_every:
+        final = final_trial(done)
+        assert final.user_attrs["end_epoch"] == rungs[-1]  # a model trained to the top rung
+        # and it stopped only when no configuration was left to screen or no screening fitted
+        configs = sum(t.user_attrs["rung"] == 0 for t in done)
+        assert configs == trials or spent + rungs[0] > epochs
