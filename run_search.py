@@ -43,7 +43,7 @@ def _add_launch(commands: Any, storage_help: str) -> None:
     from search.optimizers import OPTIMIZERS
     from studies.config import DEFAULT_OPTIMIZER
     from studies.launch import DEFAULT_JOBS
-    from studies.running.pruners import DEFAULT_PRUNER, PRUNERS
+    from studies.running.pruners import DEFAULT_PRUNER, DEFAULT_PRUNER_WITH_RUNGS, PRUNERS
 
     launch = commands.add_parser("launch", help="create (or --resume) a study and run it",
                                  description="Create a study, or continue one with --resume, and run "
@@ -58,7 +58,8 @@ def _add_launch(commands: Any, storage_help: str) -> None:
     launch.add_argument("--pop-size", type=int, help="HHO only: hawks per population "
                         "(default: budget/10, within [5, 30])")
     launch.add_argument("--pruner", choices=sorted(PRUNERS), help="stop poor trials early after an epoch "
-                        f"(default: {DEFAULT_PRUNER}, measured in benchmarks/results/pruning.md)")
+                        f"(default: {DEFAULT_PRUNER} with one rung, as measured in benchmarks/results/pruning.md; "
+                        f"{DEFAULT_PRUNER_WITH_RUNGS} with several, where successive halving stops them)")
     launch.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="worker processes sharing the study on "
                         "this machine, each with cores/J threads; 0: none, only lead the study while "
                         f"`worker` processes on other hosts train (default: {DEFAULT_JOBS})")
@@ -178,7 +179,7 @@ def _add_compare(commands: Any, storage_help: str) -> None:
     compare.add_argument("--trials", type=int, help="configurations per study (with --epoch-budget, a cap)")
     compare.add_argument("--seeds", type=int, help="studies per optimizer, seeds 0..K-1")
     _add_training_options(compare)
-    compare.add_argument("--pruner", help="pruner of every study: median (default), hyperband or none")
+    compare.add_argument("--pruner", help="pruner of every study: median, hyperband or none (default: as launch)")
     compare.add_argument("--name", default="compare", help="prefix of the study names (default: compare)")
     compare.add_argument("--studies", help="comma-separated existing studies to report on (no training)")
     compare.add_argument("--force", action="store_true", help="with --studies: report studies that do not compare")

@@ -52,6 +52,7 @@ MODEL_PARAMS: Mapping[str, ParamRule] = types.MappingProxyType(
         "learning_rate": ParamRule(float, 1e-7, 1.0, 1e-3, "Adam's initial learning rate"),
         "decay_steps": ParamRule(int, 1, 10**7, 1000, "steps per 0.96x learning-rate decay"),
         "dropout": ParamRule(float, 0.0, 0.9, 0.0, "input dropout of every LSTM layer"),
+        "bidirectional": ParamRule(int, 0, 1, 0, "1: every LSTM layer reads the rows both ways (a BiLSTM)"),
         "batch_size": ParamRule(int, 1, 8192, 128, "training batch size (overrides --batch-size)"),
     }
 )
@@ -79,7 +80,8 @@ def resolve_params(params: Mapping[str, Any]) -> dict[str, Any]:
 def build_model(params: Mapping[str, Any]) -> keras.Model:
     """Build and compile the classifier for ``params`` (missing ones take their default).
 
-    ``num_layers`` LSTM layers of ``units`` units (all but the last return sequences),
+    ``num_layers`` LSTM layers of ``units`` units (all but the last return sequences;
+    each wrapped in ``Bidirectional`` when ``bidirectional`` is 1),
     a Dense softmax head over the 10 digits, and Adam with
     ``ExponentialDecay(learning_rate, decay_steps, decay_rate=0.96)``.
     """
@@ -90,9 +92,8 @@ def build_model(params: Mapping[str, Any]) -> keras.Model:
     x = inputs
     for layer in range(p["num_layers"]):
         last = layer == p["num_layers"] - 1
-        x = keras.layers.LSTM(
-            p["units"], return_sequences=not last, dropout=p["dropout"], name=f"lstm_{layer}"
-        )(x)
+        lstm = keras.layers.LSTM(p["units"], return_sequences=not last, dropout=p["dropout"], name=f"lstm_{layer}")
+        x = (keras.layers.Bidirectional(lstm, name=f"bilstm_{layer}") if p["bidirectional"] else lstm)(x)
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="digit")(x)
     model = keras.Model(inputs, outputs, name="lstm_mnist")
     schedule = keras.optimizers.schedules.ExponentialDecay(

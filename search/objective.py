@@ -28,7 +28,7 @@ from search.failures import (
     NO_EPOCH,
     OUT_OF_MEMORY,
 )
-from search.schedulers.segments import CHECKPOINT_ATTR, EPOCHS_RUN_ATTR, Rungs, Segment
+from search.schedulers.segments import CHECKPOINT_ATTR, EPOCHS_RUN_ATTR, TRAIN_SECONDS_ATTR, Rungs, Segment
 from search.space import SearchSpace
 
 _logger = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class LstmObjective:
             trial.set_user_attr(FAIL_KIND_ATTR, INTERRUPTED)
             raise
         finally:
-            trial.set_user_attr("train_seconds", round(time.perf_counter() - started, 3))
+            trial.set_user_attr(TRAIN_SECONDS_ATTR, round(time.perf_counter() - started, 3))
             trial.set_user_attr(EPOCHS_RUN_ATTR, watcher.epochs_run)
             trial.set_user_attr("batches_run", watcher.batches_run)
         value = _outcome(trial, watcher)

@@ -28,7 +28,7 @@ from search.schedulers.halving import expected_trials
 from search.space import DEFAULT_SPACE, SearchSpace
 from search.space_file import load_space_file
 from studies.running.interrupts import signal_received
-from studies.running.pruners import DEFAULT_PRUNER, create_pruner
+from studies.running.pruners import create_pruner, default_pruner
 from studies.store.record import StudyRecord
 from studies.store.storage import open_storage, resolve_url, sqlite_path
 
@@ -186,7 +186,7 @@ def _prepare(
     record = StudyRecord(
         optimizer=name, optimizer_settings=settings_of_study, seed=seed, budget=budget,
         initial_budget=initial_budget, space=space.to_dict(), train=settings.to_dict(),
-        pruner=pick(given.pruner, stored and stored.pruner, DEFAULT_PRUNER),
+        pruner=pick(given.pruner, stored and stored.pruner, default_pruner(rungs=len(settings.rungs))),
         max_failures=given.max_failures or (stored and stored.max_failures) or DEFAULT_MAX_FAILURES,
         data={**mnist.describe(), "given": source},
     )

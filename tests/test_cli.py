@@ -145,6 +145,11 @@ def test_export_retrain_writes_test_accuracy_and_a_model_that_predicts(store, tm
     _, accuracy = model.evaluate(test.x, test.y, verbose=0)
     assert config["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
     assert config["retrain"]["train_samples"] == 4000 and config["retrain"]["test_samples"] == len(test)
+    # the schedule decays per epoch as tuned: 4000 samples make 4000/3600 as many batches as 3600
+    tuned = config["params"].get("decay_steps", 1000)
+    assert config["retrain"]["decay_steps"] == round(tuned * 4000 / 3600)
+    schedule = model.optimizer._learning_rate
+    assert schedule.get_config()["decay_steps"] == config["retrain"]["decay_steps"]
 
 
 BAD_EXPORTS = [

@@ -18,6 +18,10 @@ Two additions make a finite budget end with a final model:
 - once no new configuration may start and nothing runs, the best configuration of the
   highest rung below the top is promoted even when the ranking rule would not, until one
   configuration has completed the top rung.
+
+With a time limit, a segment starts only if it is expected to end in time: a promotion
+takes its configuration's seconds per epoch so far (``train_seconds`` / ``epochs_run`` of
+the trial it continues), a new configuration the median time of the screenings so far.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import statistics
 from collections.abc import Sequence
 
 import optuna
@@ -32,7 +37,16 @@ from optuna.trial import TrialState
 
 from models.errors import ConfigError
 from search.failures import FAIL_KIND_ATTR, is_retried
-from search.schedulers.segments import Rungs, Segment, config_of, epochs_counted, finite_value, rung_of
+from search.schedulers.segments import (
+    EPOCHS_RUN_ATTR,
+    TRAIN_SECONDS_ATTR,
+    Rungs,
+    Segment,
+    config_of,
+    epochs_counted,
+    finite_value,
+    rung_of,
+)
 
 DEFAULT_REDUCTION_FACTOR = 3
 MAX_REDUCTION_FACTOR = 1000
@@ -43,10 +57,12 @@ _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What a study may spend: ``trials`` configurations, ``epochs`` training epochs (None: no limit)."""
+    """What a study may spend: ``trials`` configurations, ``epochs`` training epochs and
+    ``seconds`` of time left (None: no limit)."""
 
     trials: int
     epochs: int | None = None
+    seconds: float | None = None
 
 
 class Kind(enum.Enum):
@@ -102,13 +118,17 @@ class SuccessiveHalving:
         """How many new configurations may be screened (queued or started) now."""
         books = _Books(trials, self.rungs)
         room = max(0, limits.trials - books.configurations)
+        if limits.seconds is not None and books.screening_seconds() > limits.seconds:
+            return 0
         if limits.epochs is None or room == 0:
             return room
         first = self.rungs.epochs[0]
         need = self.rungs.top - max(books.reached, first)
         return max(0, min(room, (limits.epochs - books.epochs - need) // first))
 
-    def _fits(self, books: _Books, limits: Limits, segment: Segment) -> bool:
+    def _fits(self, books: _Books, limits: Limits, segment: Segment, parent: optuna.trial.FrozenTrial) -> bool:
+        if limits.seconds is not None and _seconds_per_epoch(parent) * segment.epochs > limits.seconds:
+            return False
         if limits.epochs is None:
             return True
         need = self.rungs.top - max(books.reached, segment.end)
@@ -142,9 +162,16 @@ class SuccessiveHalving:
         if books.promoted(trial):
             return None
         segment = Segment.promotion(trial, self.rungs)
-        if segment.resume_from is None or not self._fits(books, limits, segment):
+        if segment.resume_from is None or not self._fits(books, limits, segment, trial):
             return None
         return Decision(Kind.PROMOTE, parent=trial, segment=segment)
+
+
+def _seconds_per_epoch(trial: optuna.trial.FrozenTrial) -> float:
+    seconds, epochs = trial.user_attrs.get(TRAIN_SECONDS_ATTR), trial.user_attrs.get(EPOCHS_RUN_ATTR)
+    if not isinstance(seconds, (int, float)) or not isinstance(epochs, int) or epochs < 1:
+        return 0.0
+    return float(seconds) / epochs
 
 
 def final_trial(trials: Sequence[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
@@ -168,12 +195,18 @@ class _Books:
         self.reached = max(reached, default=0)
         self._by_rung: dict[int, list[tuple[float, int, optuna.trial.FrozenTrial]]] = {}
         self._children: dict[tuple[int, int], list[optuna.trial.FrozenTrial]] = {}
+        self._screens = [float(t.user_attrs[TRAIN_SECONDS_ATTR]) for t in trials
+                         if rung_of(t) == 0 and isinstance(t.user_attrs.get(TRAIN_SECONDS_ATTR), (int, float))]
         for t in trials:
             value = finite_value(t)
             if value is not None:
                 self._by_rung.setdefault(rung_of(t), []).append((value, -t.number, t))
             if rung_of(t) > 0:
                 self._children.setdefault((config_of(t), rung_of(t)), []).append(t)
+
+    def screening_seconds(self) -> float:
+        """The median training time of the screenings so far (0 before the first)."""
+        return statistics.median(self._screens) if self._screens else 0.0
 
     def ranked(self, rung: int) -> list[optuna.trial.FrozenTrial]:
         """The COMPLETE trials of ``rung``, best first (earlier trial first among equals)."""

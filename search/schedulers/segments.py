@@ -33,8 +33,9 @@ ROOT_ATTR = "screened_in"
 # The artifact id of the checkpoint a segment starts from, and of the one it saved at its end.
 RESUME_ATTR = "resume_from"
 CHECKPOINT_ATTR = "checkpoint"
-# Epochs a trial trained (set by the objective when its training ends).
+# Epochs a trial trained, and the seconds its training took (set by the objective when it ends).
 EPOCHS_RUN_ATTR = "epochs_run"
+TRAIN_SECONDS_ATTR = "train_seconds"
 MAX_RUNGS = 16
 
 

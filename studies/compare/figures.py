@@ -36,7 +36,7 @@ def plot_best_vs_trials(summary: dict[str, Any], path: Path) -> None:
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
     for name, runs in _runs_by_optimizer(summary).items():
-        curves = np.array([[np.nan if v is None else v for v in r["best_so_far"]] for r in runs], dtype=float)
+        curves = _padded([[np.nan if v is None else v for v in r["best_so_far"]] for r in runs])
         x = np.arange(1, curves.shape[1] + 1)
         _mean_and_band(ax, x, curves, label=f"{name} ({len(runs)} seeds)")
     _target_line(ax, summary)
@@ -57,6 +57,28 @@ def plot_best_vs_time(summary: dict[str, Any], path: Path) -> None:
     ax.set(title="Best-so-far validation accuracy by trial time (mean, band = min-max)",
            xlabel="summed trial time (s)", ylabel=ACCURACY_LABEL)
     _finish(fig, ax, path)
+
+
+def plot_best_vs_epochs(summary: dict[str, Any], path: Path) -> None:
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    horizon = max((r["epochs_so_far"][-1] for r in summary["runs"] if r.get("epochs_so_far")), default=0)
+    grid = np.linspace(0.0, float(horizon), TIME_GRID_POINTS)
+    for name, runs in _runs_by_optimizer(summary).items():
+        curves = np.array([_step_at(grid, [float(e) for e in r.get("epochs_so_far", [])], r["best_so_far"])
+                           for r in runs])
+        _mean_and_band(ax, grid, curves, label=f"{name} ({len(runs)} seeds)")
+    _target_line(ax, summary)
+    ax.set(title="Final model's validation accuracy by compute spent (mean, band = min-max)",
+           xlabel="training epochs, all trials", ylabel=ACCURACY_LABEL)
+    _finish(fig, ax, path)
+
+
+def _padded(curves: list[list[float]]) -> np.ndarray:
+    """Curves of unequal length (studies of one epoch budget run different numbers of
+    trials), each held at its last value to the longest one's length."""
+    width = max((len(c) for c in curves), default=0)
+    return np.array([c + [c[-1] if c else np.nan] * (width - len(c)) for c in curves], dtype=float)
 
 
 def plot_final_best(summary: dict[str, Any], path: Path) -> None:

@@ -1,5 +1,9 @@
 """What one study of a comparison achieved, computed from its stored trials only.
 
+The best so far is the final model's: the best value of the highest rung reached, so a
+configuration screened for one epoch never outranks one trained to the top rung. Compute
+is counted in training epochs (what the epoch budget counts) and in time.
+
 Time is *trial time*: the summed durations of its finished trials, in trial order. It
 is what one worker spends, it survives interruptions and resumes (gaps between runs
 do not count), and HHO proposals answered from its cache cost nothing. A trial whose
@@ -15,6 +19,8 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from search.failures import FAIL_KIND_ATTR, FAIL_REASON_ATTR, WORKER_DIED
+from search.schedulers import Rungs, epochs_counted, screening_trials
+from search.schedulers.segments import rung_of
 from studies.compare.collect import StudyRun
 from studies.store.identity import RAN_SECONDS_ATTR
 
@@ -22,13 +28,25 @@ TRAIN_SECONDS_ATTR = "train_seconds"
 
 
 def best_so_far(run: StudyRun) -> list[float | None]:
-    """After each finished trial, the best COMPLETE value so far (None until there is one)."""
+    """After each finished trial, the value of the final model so far: the best COMPLETE
+    value of the highest rung reached (:func:`search.schedulers.final_trial`; with one
+    rung, the best value). None until there is one."""
     curve: list[float | None] = []
-    best: float | None = None
+    best: tuple[int, float] | None = None
     for trial in run.trials:
         if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(trial.value):
-            best = trial.value if best is None else max(best, trial.value)
-        curve.append(best)
+            best = max(best or (rung_of(trial), trial.value), (rung_of(trial), trial.value))
+        curve.append(None if best is None else best[1])
+    return curve
+
+
+def epochs_so_far(run: StudyRun) -> list[int]:
+    """After each finished trial, the training epochs of the trials so far (the compute spent)."""
+    rungs = Rungs(tuple(run.record.train.get("rungs") or (run.record.train.get("epochs", 1),)))
+    total, curve = 0, []
+    for trial in run.trials:
+        total += epochs_counted(trial, rungs)
+        curve.append(total)
     return curve
 
 
@@ -66,6 +84,7 @@ def run_metrics(run: StudyRun, *, target: float) -> dict[str, Any]:
     """Everything the report says about ``run``, as JSON-ready values."""
     curve = best_so_far(run)
     elapsed = elapsed_seconds(run)
+    epochs = epochs_so_far(run)
     hit = first_reaching(curve, target)
     states = [t.state for t in run.trials]
     return {
@@ -86,6 +105,9 @@ def run_metrics(run: StudyRun, *, target: float) -> dict[str, Any]:
         "train_seconds": sum(float(t.user_attrs.get(TRAIN_SECONDS_ATTR, 0.0)) for t in run.trials),
         "trials_to_target": None if hit is None else hit + 1,
         "seconds_to_target": None if hit is None else elapsed[hit],
+        "epochs": epochs[-1] if epochs else 0,
+        "configurations": len(screening_trials(run.trials)),
         "best_so_far": curve,
         "elapsed_seconds": elapsed,
+        "epochs_so_far": epochs,
     }

@@ -17,6 +17,7 @@ REPORT_FILE = "report.md"
 FIGURES = {
     "best_vs_trials.png": "Best-so-far validation accuracy against finished trials",
     "best_vs_time.png": "Best-so-far validation accuracy against summed trial time",
+    "best_vs_epochs.png": "The final model's validation accuracy against training epochs spent (compute)",
     "final_best.png": "Final best validation accuracy of each seed",
     "search_space.png": "Where each optimizer searched, coloured by validation accuracy",
 }
@@ -31,6 +32,7 @@ def write_report(
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     figures.plot_best_vs_trials(summary, out / "best_vs_trials.png")
     figures.plot_best_vs_time(summary, out / "best_vs_time.png")
+    figures.plot_best_vs_epochs(summary, out / "best_vs_epochs.png")
     figures.plot_final_best(summary, out / "final_best.png")
     figures.plot_search_space(runs, out / "search_space.png")
     (out / REPORT_FILE).write_text(render_markdown(summary), encoding="utf-8")

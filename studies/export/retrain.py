@@ -14,7 +14,7 @@ import numpy as np
 
 from models.data import MnistData, check_source, load_mnist
 from models.errors import ConfigError
-from models.lstm import build_model
+from models.lstm import build_model, resolve_params
 from search.objective import TrainSettings, trial_seed
 from studies.store.record import data_identity
 
@@ -56,10 +56,21 @@ def load_for_retrain(config: dict[str, Any], *, data: str | None) -> MnistData:
     return mnist
 
 
+def same_schedule_per_epoch(params: dict[str, Any], *, tuned_on: int, trained_on: int) -> dict[str, Any]:
+    """``params`` with ``decay_steps`` scaled so the learning rate decays per epoch on
+    ``trained_on`` samples as it did on the ``tuned_on`` the configuration was tuned on
+    (the schedule counts batches, and more samples make more batches per epoch)."""
+    decay_steps = resolve_params(params)["decay_steps"]
+    return {**params, "decay_steps": max(1, round(decay_steps * trained_on / tuned_on))}
+
+
 def retrain(
     config: dict[str, Any], *, data: MnistData, epochs: int | None = None, model_out: Path | None = None
 ) -> dict[str, Any]:
     """Train ``config['params']`` on train + validation, evaluate once on test, optionally save.
+
+    ``decay_steps`` is scaled to the larger training set (:func:`same_schedule_per_epoch`),
+    so the retrained model runs the learning-rate schedule the study evaluated.
 
     Returns what was done, with ``test_accuracy``, for the exported file.
     """
@@ -68,9 +79,9 @@ def retrain(
     train = config.get("train", {})
     settings = TrainSettings(epochs=epochs or train.get("epochs", TrainSettings.epochs),
                              batch_size=train.get("batch_size", TrainSettings.batch_size))
-    params = config["params"]
     x = np.concatenate([data.train.x, data.val.x])
     y = np.concatenate([data.train.y, data.val.y])
+    params = same_schedule_per_epoch(config["params"], tuned_on=len(data.train), trained_on=len(y))
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.get("train_seed", trial_seed(config.get("seed", 0), config["trial"])))
     model = build_model(params)
@@ -92,5 +103,6 @@ def retrain(
         "retrained_on": RETRAINED_ON,
         "train_samples": len(y),
         "epochs": settings.epochs,
+        "decay_steps": params["decay_steps"],
         "model_file": str(model_out) if model_out is not None else None,
     }

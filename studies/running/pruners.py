@@ -20,8 +20,11 @@ MEDIAN_STARTUP_TRIALS = 5
 # Hyperband: successive halving keeps 1/REDUCTION_FACTOR of the trials at each rung.
 HYPERBAND_REDUCTION_FACTOR = 3
 # Measured (benchmarks/results/pruning.md): median pruning cut TPE's training time to 0.68x
-# with the same best value in both seeds; Hyperband to 0.84x.
+# with the same best value in both seeds; Hyperband to 0.84x. That was with one rung: with
+# several, successive halving already stops poor configurations, and a median pruner inside
+# a promoted segment compares it with the few others that got that far, so none is the default.
 DEFAULT_PRUNER = "median"
+DEFAULT_PRUNER_WITH_RUNGS = "none"
 
 PrunerFactory = Callable[[int], optuna.pruners.BasePruner]
 
@@ -44,6 +47,11 @@ def _none(epochs: int) -> optuna.pruners.BasePruner:
 PRUNERS: Mapping[str, PrunerFactory] = types.MappingProxyType(
     {"none": _none, "median": _median, "hyperband": _hyperband}
 )
+
+
+def default_pruner(*, rungs: int) -> str:
+    """The pruner a study of ``rungs`` rungs gets when none is given."""
+    return DEFAULT_PRUNER if rungs == 1 else DEFAULT_PRUNER_WITH_RUNGS
 
 
 def check_pruner(name: str) -> str:

@@ -130,14 +130,16 @@ class StudyBudget:
 
     def _decide(self, *, may_create: bool) -> Decision:
         trials = self.study.get_trials(deepcopy=False)
-        if self._past_deadline():  # nothing starts; queued trials wait for a resume with more time
+        seconds = self._seconds_left()
+        if seconds is not None and seconds <= 0:  # nothing starts; queued trials wait for a resume with more time
             running = any(t.state == TrialState.RUNNING for t in trials)
             return Decision(Kind.IDLE if running else Kind.DONE)
-        return self.scheduler.decide(trials, limits=self.limits, may_create=may_create)
+        limits = dataclasses.replace(self.limits, seconds=seconds)
+        return self.scheduler.decide(trials, limits=limits, may_create=may_create)
 
-    def _past_deadline(self) -> bool:
+    def _seconds_left(self) -> float | None:
         deadline = self.study.user_attrs.get(DEADLINE_ATTR)
-        return isinstance(deadline, (int, float)) and time.time() >= deadline
+        return float(deadline) - time.time() if isinstance(deadline, (int, float)) else None
 
     def release(self) -> None:
         self._lock.release()
@@ -149,7 +151,9 @@ class StudyBudget:
         try:
             self._fail_dead()
             trials = self.study.get_trials(deepcopy=False)
-            yield 0 if self._past_deadline() else self.scheduler.room(trials, limits=self.limits)
+            seconds = self._seconds_left()
+            yield 0 if seconds is not None and seconds <= 0 else self.scheduler.room(
+                trials, limits=dataclasses.replace(self.limits, seconds=seconds))
         finally:
             self._lock.release()
 

@@ -22,6 +22,17 @@ def test_builds_stacked_lstm_with_decaying_adam():
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_bidirectional_wraps_every_layer_and_is_off_by_default():
+    import keras
+
+    plain = build_model({"num_layers": 2, "units": 4})
+    assert not any(isinstance(layer, keras.layers.Bidirectional) for layer in plain.layers)
+    both = build_model({"num_layers": 2, "units": 4, "bidirectional": 1})
+    wrapped = [layer for layer in both.layers if isinstance(layer, keras.layers.Bidirectional)]
+    assert len(wrapped) == 2 and all(layer.forward_layer.units == 4 for layer in wrapped)
+    assert both.layers[-1].input.shape[-1] == 8  # forward and backward states side by side
+
+
 def test_defaults_fill_missing_params():
     params = resolve_params({"units": 32})
     assert params["units"] == 32 and params["num_layers"] == 1 and params["dropout"] == 0.0

@@ -144,3 +144,15 @@ def test_the_epoch_and_trial_budgets_are_never_exceeded_and_end_with_a_final_mod
         # and it stopped only when no configuration was left to screen or no screening fitted
         configs = sum(t.user_attrs["rung"] == 0 for t in done)
         assert configs == trials or spent + rungs[0] > epochs
+
+
+def test_with_a_time_limit_only_segments_expected_to_end_in_time_start():
+    asha = SuccessiveHalving(rungs=Rungs((1, 3, 9)), reduction_factor=3)
+    trials = [_trial(0, 0.5), _trial(1, 0.9), _trial(2, 0.7)]
+    for trial, seconds in zip(trials, (1.0, 3.0, 2.0), strict=True):
+        trial.user_attrs["train_seconds"] = seconds  # trial 1 took 3 s for its epoch
+    promote = asha.decide(trials, limits=Limits(trials=100, seconds=6.5), may_create=True)
+    assert promote.kind is Kind.PROMOTE and promote.parent.number == 1  # 2 epochs x 3 s fit in 6.5 s
+    screen = asha.decide(trials, limits=Limits(trials=100, seconds=5.5), may_create=True)
+    assert screen.kind is Kind.NEW  # the promotion would not end in time; a 2 s screening would
+    assert asha.decide(trials, limits=Limits(trials=100, seconds=1.5), may_create=True).kind is Kind.DONE

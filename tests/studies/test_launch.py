@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 
 import keras
 import optuna
@@ -11,6 +12,7 @@ from models import data as data_module
 from models.data import load_mnist
 from models.errors import ConfigError
 from studies import launch
+from studies.config import MAX_TRIALS
 from studies.store.record import StudyRecord
 from tests.helpers import tiny_space_file, write_mnist_dir
 
@@ -141,3 +143,18 @@ def test_resume_finds_the_same_data_given_elsewhere_and_refuses_other_or_missing
         launch(study_name="s", trials=2, storage=db_url, resume=True)
     with pytest.raises(ConfigError, match="data: stored .*sha256"):
         launch(study_name="s", trials=2, storage=db_url, resume=True, data="mnist")
+
+
+def test_timeout_starts_no_trial_after_the_deadline_and_a_resume_gets_it_again(db_url, tiny):
+    started = time.time()
+    _launch(db_url, tiny, trials=None, timeout=3.0, recycle_every=0)  # in this process: TensorFlow is loaded
+    study = optuna.load_study(study_name="s", storage=db_url)
+    record = StudyRecord.read(study)
+    assert record.timeout == 3.0 and record.budget == MAX_TRIALS
+    deadline = study.user_attrs["deadline"]
+    assert started + 3.0 <= deadline <= time.time()
+    first = study.trials
+    assert first and all(t.datetime_start.timestamp() < deadline for t in first)
+    _launch(db_url, tiny, trials=None, resume=True, recycle_every=0)  # the recorded timeout, from now
+    again = optuna.load_study(study_name="s", storage=db_url)
+    assert len(again.trials) > len(first) and again.user_attrs["deadline"] > deadline

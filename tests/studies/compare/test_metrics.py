@@ -53,3 +53,13 @@ def test_without_dead_workers_trial_time_is_the_summed_durations():
     m = _metrics([(C, 2.0, {}, 0.5), (F, 4.0, {"fail_reason": "loss nan"}), (C, 1.5, {}, 0.95)])
     assert m["elapsed_seconds"] == pytest.approx([2.0, 6.0, 7.5])
     assert m["unknown_durations"] == 0
+
+
+def test_the_best_so_far_is_the_final_models_and_compute_counts_epochs():
+    screened = {"epochs_run": 1}
+    promoted = {"rung": 1, "start_epoch": 1, "end_epoch": 3, "continues": 0, "screened_in": 0, "epochs_run": 2}
+    m = _metrics([(C, 1.0, screened, 0.97), (C, 1.0, screened, 0.5), (C, 2.0, promoted, 0.95),
+                  (C, 1.0, screened, 0.99)], target=0.96)
+    # a 3-epoch 0.95 is the final model over a 1-epoch 0.97; a later 1-epoch 0.99 does not replace it
+    assert m["best_so_far"] == [0.97, 0.97, 0.95, 0.95] and m["best"] == 0.95
+    assert m["epochs_so_far"] == [1, 2, 4, 5] and m["epochs"] == 5 and m["configurations"] == 3
