@@ -12,14 +12,16 @@ the model the part hands back.
   ``--final-epochs`` epochs on the train split.
 - ``ours --optimizer tpe|hho``: the product with successive halving over epochs
   (``--rungs``, default 1, 3, 9, ... up to ``--final-epochs``, factor
-  ``--reduction-factor``), no pruner, ``timeout`` = the budget (no segment starts after
-  it, running ones finish, so the wall time can exceed the budget by one segment). The
-  final model is the top rung's checkpoint, trained on the train split, scored on test.
+  ``--reduction-factor``), no pruner, ``timeout`` = the budget (the product starts a
+  segment only when it expects it to end by then, from the times measured so far; a
+  running one always finishes, so the wall time can still exceed the budget). The final
+  model is the best checkpoint of the highest rung reached, trained on the train split.
 - ``fixed``: today's approach: TPE with the median pruner, one rung of ``--epochs``
   epochs, tuning for 80 % of the budget, then the winner retrained on train + validation
   for ``--final-epochs`` and scored on test.
 - ``keras-tuner``: Keras Tuner's Hyperband (``max_epochs`` = ``--final-epochs``, factor 3)
-  over the same space, no trial starts after 80 % of the budget, then its best
+  over the same space, no trial starts after 80 % of the budget (the running one
+  finishes), then its best
   hyperparameters trained from scratch for ``--final-epochs`` on the train split.
   Needs ``pip install -e ".[bench]"``.
 
@@ -123,6 +125,10 @@ def shown_data(given: str) -> str:
     return f"<{Path(given).expanduser().name}>"
 
 
+def epochs_text(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def versions() -> dict[str, str]:
     found = {}
     for package in VERSIONS_OF:
@@ -169,7 +175,8 @@ def write_part(out_dir: Path, part: str, record: dict[str, Any]) -> Path:
     budget = record.get("budget_seconds")
     print(f"{part}: test accuracy {record['test_accuracy']:.4f}, validation accuracy "
           f"{record['validation_accuracy']:.4f}, configurations {record['configurations']}, "
-          f"at the final length {record['reached_final']}, wall {record['wall_seconds']:.0f} s"
+          f"at the top rung ({epochs_text(record['top_length'])}) {record['reached_final']}, "
+          f"wall {record['wall_seconds']:.0f} s"
           + (f" (budget {budget:.0f} s, {record['wall_seconds'] - budget:+.0f} s)" if budget else "")
           + f", tuning {record['tuning_seconds']:.0f} s, final model {record['final_seconds']:.0f} s")
     print(f"{part}: params {record['params']}")
@@ -196,14 +203,20 @@ def train_and_score(params: dict[str, Any], *, data, epochs: int, seed: int) -> 
     return float(val_accuracy), float(test_accuracy)
 
 
-def reached_top(study_name: str, storage: str, rungs: int) -> int:
-    """COMPLETE trials of the study's top rung: configurations trained to the final length."""
+def study_counts(study_name: str, storage: str, rungs: int) -> tuple[int, int]:
+    """(configurations trained, configurations trained to the final length) of a study.
+
+    A configuration counts once its rung-0 trial finished (queued trials that never ran
+    do not); it reached the final length with a COMPLETE trial of the top rung.
+    """
     import optuna
     from optuna.trial import TrialState
 
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    return sum(t.state == TrialState.COMPLETE and t.user_attrs.get("rung", 0) == rungs - 1
-               for t in study.get_trials(deepcopy=False))
+    trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    trained = sum(t.state in finished and t.user_attrs.get("rung", 0) == 0 for t in trials)
+    at_top = sum(t.state == TrialState.COMPLETE and t.user_attrs.get("rung", 0) == rungs - 1 for t in trials)
+    return trained, at_top
 
 
 # ---------------------------------------------------------------------------- the parts
@@ -217,8 +230,9 @@ def run_untuned(args: argparse.Namespace) -> dict[str, Any]:
     wall = time.perf_counter() - start
     record = base_record("untuned", args, data, command=reproduce("untuned", args, []))
     record.update(test_accuracy=test, validation_accuracy=validation, configurations=1, reached_final=1,
-                  wall_seconds=wall, tuning_seconds=0.0, final_seconds=wall, params=dict(UNTUNED_PARAMS),
-                  final_model=f"{args.final_epochs} epochs on the train split")
+                  top_length=args.final_epochs, wall_seconds=wall, tuning_seconds=0.0, final_seconds=wall,
+                  params=dict(UNTUNED_PARAMS),
+                  final_model=f"{epochs_text(args.final_epochs)} on the train split")
     return record
 
 
@@ -242,15 +256,16 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         tuned = time.perf_counter()
         config = export_best(study_name=name, storage=storage, model_out=directory / "final.keras")
         end = time.perf_counter()
-        at_top = reached_top(name, storage, len(rungs))
+        trained, at_top = study_counts(name, storage, len(rungs))
     extra = ["--optimizer", args.optimizer, "--rungs", ",".join(map(str, rungs)),
              "--reduction-factor", str(args.reduction_factor)]
     record = base_record(part, args, data, command=reproduce("ours", args, extra))
     record.update(
         test_accuracy=config["test_accuracy"], validation_accuracy=config["validation_accuracy"],
-        configurations=result.configurations, reached_final=at_top, wall_seconds=end - start,
-        tuning_seconds=tuned - start, final_seconds=end - tuned, params=config["params"],
-        final_model=f"checkpoint of trial {config['trial']}: {config['epochs']} epochs on the train split "
+        configurations=trained, reached_final=at_top, top_length=rungs[-1],
+        configurations_with_queued=result.configurations,
+        wall_seconds=end - start, tuning_seconds=tuned - start, final_seconds=end - tuned, params=config["params"],
+        final_model=f"checkpoint of trial {config['trial']}: {epochs_text(config['epochs'])} on the train split "
                     f"(rung {config['rung']} of {len(rungs) - 1})",
         rungs=list(rungs), reduction_factor=args.reduction_factor, optimizer=args.optimizer, pruner=OURS_PRUNER,
         optimizer_settings=config.get("optimizer_settings"), segments=result.finished,
@@ -278,14 +293,16 @@ def run_fixed(args: argparse.Namespace) -> dict[str, Any]:
         config = export_best(study_name=name, storage=storage, retrain=True, epochs=args.final_epochs,
                              model_out=directory / "final.keras")
         end = time.perf_counter()
-        at_top = reached_top(name, storage, 1)
+        trained, at_top = study_counts(name, storage, 1)
     record = base_record("fixed", args, data, command=reproduce("fixed", args, ["--epochs", str(args.epochs)]))
     record.update(
         test_accuracy=config["test_accuracy"], validation_accuracy=config["validation_accuracy"],
-        configurations=result.configurations, reached_final=at_top, wall_seconds=end - start,
-        tuning_seconds=tuned - start, final_seconds=end - tuned, params=config["params"],
-        final_model=f"trial {config['trial']} retrained {config['retrain']['epochs']} epochs on train + validation",
-        validation_note=f"the tuning trial's, after {args.epochs} epochs (the final model trained on validation)",
+        configurations=trained, reached_final=at_top, top_length=args.epochs,
+        configurations_with_queued=result.configurations,
+        wall_seconds=end - start, tuning_seconds=tuned - start, final_seconds=end - tuned, params=config["params"],
+        final_model=f"trial {config['trial']} retrained {epochs_text(config['retrain']['epochs'])} "
+                    "on train + validation",
+        validation_note=f"the tuning trial's, after {epochs_text(args.epochs)} (the final model trained on validation)",
         tuning_timeout_seconds=budget * TUNING_SHARE, epochs=args.epochs, optimizer=FIXED_OPTIMIZER,
         pruner=FIXED_PRUNER, optimizer_settings=config.get("optimizer_settings"), trials=result.finished,
         epochs_trained=result.epochs, final_trial=config["trial"],
@@ -364,8 +381,9 @@ def run_keras_tuner(args: argparse.Namespace) -> dict[str, Any]:
         test_accuracy=test, validation_accuracy=validation,
         configurations=sum(t.hyperparameters.values.get("tuner/round", 0) == 0 for t in trials),
         reached_final=sum(t.hyperparameters.values.get("tuner/epochs") == args.final_epochs for t in completed),
+        top_length=args.final_epochs,
         wall_seconds=end - start, tuning_seconds=tuned - start, final_seconds=end - tuned, params=params,
-        final_model=f"best hyperparameters trained from scratch {args.final_epochs} epochs on the train split",
+        final_model=f"best hyperparameters trained from scratch {epochs_text(args.final_epochs)} on the train split",
         trials=len(trials), completed_trials=len(completed), tuning_deadline_seconds=budget * TUNING_SHARE,
         best_tuning_score=float(best[0].score), best_tuning_epochs=values.get("tuner/epochs"),
         max_epochs=args.final_epochs, factor=KT_FACTOR,
@@ -397,14 +415,15 @@ def report(out_dir: Path, markdown: Path) -> list[str]:
     ]
     if found:
         first = next(iter(found.values()))
+        budgeted = next((r for r in found.values() if r.get("budget_seconds") is not None), first)
         data = first["data"]
         lines += [
             f"Data: {data['given']} ({data['source']}, sha256 {data['sha256'][:DIGEST_SHOWN]}, train {data['train']}, "
             f"validation {data['val']}, test {data['test']}); final length {first['final_epochs']} epochs; "
-            f"budget {_budget_text(first)}; seed {first['seed']}.",
+            f"budget {_budget_text(budgeted)}; seed {first['seed']}.",
             "",
             "| part | final test accuracy | validation accuracy | configurations evaluated "
-            "| configurations at the final length | final model | wall s | vs budget s | command |",
+            "| reached the top rung (its length) | final model | wall s | vs budget s | command |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for part, r in found.items():
@@ -413,7 +432,8 @@ def report(out_dir: Path, markdown: Path) -> list[str]:
             validation = _cell(r["validation_accuracy"], 4) + (" *" if r.get("validation_note") else "")
             lines.append(
                 f"| {part} | {_cell(r['test_accuracy'], 4)} | {validation} | {r['configurations']} "
-                f"| {r['reached_final']} | {r['final_model']} | {r['wall_seconds']:.0f} | {overrun} "
+                f"| {r['reached_final']} ({epochs_text(r['top_length'])}) | {r['final_model']} "
+                f"| {r['wall_seconds']:.0f} | {overrun} "
                 f"| `{r['command']}` |")
         lines.append("")
         for part, r in found.items():

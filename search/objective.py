@@ -33,7 +33,10 @@ from search.space import SearchSpace
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_EPOCHS = 2
+# The final model's length (the top rung) when none is given: on full MNIST the same
+# configuration scored 98.8 % test after 3 epochs and 99.24 % after 10 (issue #12); with the
+# default rungs 1, 3, 9, 27 most configurations train one epoch.
+DEFAULT_EPOCHS = 27
 DEFAULT_BATCH_SIZE = 128
 MAX_EPOCHS = 1000
 MAX_BATCH_SIZE = 8192

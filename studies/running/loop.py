@@ -25,6 +25,7 @@ from search.objective import Objective
 from search.optimizers import TRIAL_ERRORS, TrialCallback
 from studies.running.interrupts import raise_if_interrupted
 from studies.store.budget import Admission, StudyBudget
+from studies.store.storage import TaggingStorage, rdb_storage
 from studies.store.trials import WorkerTagged
 
 _logger = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class TrialLoop:
         admission = self._budget.admit(may_create=self._may_create)
         if admission not in self.STARTS:
             return admission
+        storage = rdb_storage(self._budget.study._storage)  # noqa: SLF001 - the study's own storage
+        tagging = storage if isinstance(storage, TaggingStorage) else None
+        if tagging is not None:
+            tagging.claimed = self._budget.release  # the trial is stored RUNNING: others may be admitted
         try:
             promotion = self._budget.promotion
             if admission is Admission.PROMOTE and promotion is not None and promotion.parent is not None \
@@ -64,6 +69,8 @@ class TrialLoop:
                 self._budget.study.enqueue_trial(dict(promotion.parent.params), user_attrs=promotion.segment.attrs())
             self._budget.study.optimize(self._objective, n_trials=1, catch=TRIAL_ERRORS, callbacks=self._callbacks)
         finally:
-            self._budget.release()  # in case the trial failed before its objective started
+            if tagging is not None:
+                tagging.claimed = None
+            self._budget.release()  # in case the trial failed before it was stored RUNNING
         self.ran += 1
         return admission

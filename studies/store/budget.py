@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import math
 import threading
 import time
 import warnings
@@ -85,6 +86,10 @@ _ADMISSIONS = {Kind.PROMOTE: Admission.PROMOTE, Kind.QUEUED: Admission.QUEUED, K
                Kind.IDLE: Admission.IDLE, Kind.DONE: Admission.DONE}
 # The study attribute holding the time (seconds since the epoch) after which no trial starts.
 DEADLINE_ATTR = "deadline"
+# Seconds between this process's looks for trials of dead workers (each look reads every
+# RUNNING trial and its heartbeat under the lock; a dead worker's trial only holds its slot
+# a little longer in between).
+DEAD_CHECK_S = 5.0
 
 
 class StudyBudget:
@@ -99,6 +104,7 @@ class StudyBudget:
         self.limits = Limits(trials=budget, epochs=epochs)
         self.promotion: Decision | None = None
         self._lock = lock
+        self._checked_dead = -math.inf
 
     @classmethod
     def of(cls, study: optuna.Study, record: StudyRecord, *, lock: StudyLock | None = None) -> StudyBudget:
@@ -168,6 +174,9 @@ class StudyBudget:
         )
 
     def _fail_dead(self) -> None:
+        if time.monotonic() - self._checked_dead < DEAD_CHECK_S:
+            return
+        self._checked_dead = time.monotonic()
         fail_dead_trials(self.study)  # dead workers' trials free their slots
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

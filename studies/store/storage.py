@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -116,13 +116,22 @@ class TaggingStorage(optuna.storages.RDBStorage):
     Every process that runs trials of a study must open the storage with the heartbeat on
     (:func:`open_storage`, then ``study.optimize``, which beats): a RUNNING trial without
     heartbeats is failed once it is older than the grace period.
+
+    :attr:`claimed`, when set, is called once this process's new or taken trial is stored
+    RUNNING: the trial loop releases the study's budget lock there, before the sampler
+    runs, so admissions wait only for each other's database writes, not for sampling.
     """
+
+    claimed: Callable[[], None] | None = None
 
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         if template_trial is None:
             template_trial = optuna.trial.create_trial(state=TrialState.RUNNING,
                                                        user_attrs={WORKER_ATTR: worker_identity()})
-        return super()._create_new_trial(study_id, template_trial)
+        trial = super()._create_new_trial(study_id, template_trial)
+        if trial.state == TrialState.RUNNING and self.claimed is not None:
+            self.claimed()
+        return trial
 
     def _get_prepared_new_trial(self, study_id: int, template_trial: FrozenTrial | None,
                                 session: Session) -> rdb_models.TrialModel:
@@ -145,6 +154,8 @@ class TaggingStorage(optuna.storages.RDBStorage):
             if self.heartbeat_interval is not None:
                 self.record_heartbeat(trial_id)
             self.set_trial_user_attr(trial_id, WORKER_ATTR, worker_identity())
+            if self.claimed is not None:
+                self.claimed()
         return taken
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:

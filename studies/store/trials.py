@@ -45,7 +45,9 @@ class WorkerTagged:
         self._on_start = on_start
 
     def __call__(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr(WORKER_ATTR, worker_identity())
+        identity = worker_identity()
+        if trial.user_attrs.get(WORKER_ATTR) != identity:  # a storage that did not tag it (not ours)
+            trial.set_user_attr(WORKER_ATTR, identity)
         if self._on_start is not None:
             self._on_start()
         return self._objective(trial)

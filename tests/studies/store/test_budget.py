@@ -215,3 +215,35 @@ def test_the_study_lock_gives_the_last_slot_to_one_host(storage_url, tmp_path):
     # The holder waited alone at the meeting (the others were held at the lock); then they were refused.
     assert outcomes == [(False, False)] * (WORKERS - 1) + [(True, False)]
     assert trials == BUDGET
+
+
+def test_the_lock_is_released_once_the_trial_is_stored_running_before_the_sampler_is_called(tmp_path):
+    """Admissions wait only for each other's database writes, not for what follows them."""
+    from search.space import DEFAULT_SPACE
+    from studies.running.loop import TrialLoop
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(study_name="g", storage=open_storage(url, must_exist=False), direction="maximize")
+    budget = StudyBudget(study=study, budget=2, lock=lock_of(study))
+    lock_file = budget._lock.path
+    free_at_start = []
+
+    class Probe(optuna.samplers.RandomSampler):
+        def before_trial(self, study, trial):  # the first thing Optuna does with a trial it created or took
+            with lock_file.open("ab") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                    free_at_start.append(True)
+                except BlockingIOError:
+                    free_at_start.append(False)
+            return super().before_trial(study, trial)
+
+    def objective(trial):
+        DEFAULT_SPACE.suggest(trial)
+        return 0.5
+
+    objective.space, objective.worst_value = DEFAULT_SPACE, 0.0
+    loop = TrialLoop(budget=budget, sampler=Probe(seed=0), may_create=True, objective=objective)
+    assert [loop.run_one(), loop.run_one(), loop.run_one()] == [Admission.NEW, Admission.NEW, Admission.DONE]
+    assert free_at_start and all(free_at_start)
