@@ -24,6 +24,8 @@ import sqlalchemy
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS_PER_WORKER = 4
 POLL_S = 0.1
+QUEUE_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 600.0
 
 
 def _sleep_objective(seconds: float):
@@ -39,7 +41,8 @@ def _sleep_objective(seconds: float):
     return objective
 
 
-def _worker(url: str, name: str, worker: int, seconds: float, start: object) -> None:
+def _worker(url: str, name: str, worker: int, seconds: float, start: object, optimizer: str, cpu: object,
+            ready: object) -> None:
     from search.optimizers import create_optimizer
     from search.space import DEFAULT_SPACE
     from studies.config import StudySetup, worker_seed
@@ -52,10 +55,14 @@ def _worker(url: str, name: str, worker: int, seconds: float, start: object) -> 
     record = StudyRecord.read(study)
     assert record is not None
     setup = StudySetup(study=study, record=record, objective=_sleep_objective(seconds),
-                       optimizer=create_optimizer("tpe", seed=worker_seed(0, worker), budget=record.budget, options={}),
+                       optimizer=create_optimizer(optimizer, seed=worker_seed(0, worker), budget=record.budget,
+                                                  options={}),
                        space=DEFAULT_SPACE)
+    ready.put(worker)  # type: ignore[attr-defined]  # imported, connected, set up
     start.wait()  # type: ignore[attr-defined]
+    began = time.process_time()
     serve_setup(setup)
+    cpu.put(time.process_time() - began)  # type: ignore[attr-defined]  # this process's CPU, all threads
 
 
 def _transactions(url: str) -> int:
@@ -67,7 +74,7 @@ def _transactions(url: str) -> int:
     return int(value or 0)
 
 
-def measure(url: str, workers: int, seconds: float) -> dict[str, float]:
+def measure(url: str, workers: int, seconds: float, optimizer: str) -> dict[str, float | str]:
     from search.optimizers import create_optimizer
     from search.space import DEFAULT_SPACE
     from studies.store.record import StudyRecord
@@ -76,27 +83,31 @@ def measure(url: str, workers: int, seconds: float) -> dict[str, float]:
     name = f"scaleout-{workers}-{int(time.time())}"
     budget = workers * TRIALS_PER_WORKER
     study = optuna.create_study(study_name=name, storage=open_storage(url, must_exist=False), direction="maximize")
-    settings = create_optimizer("tpe", seed=0, budget=budget, options={}).settings()
-    StudyRecord(optimizer="tpe", optimizer_settings=settings, seed=0, budget=budget, initial_budget=budget,
+    settings = create_optimizer(optimizer, seed=0, budget=budget, options={}).settings()
+    StudyRecord(optimizer=optimizer, optimizer_settings=settings, seed=0, budget=budget, initial_budget=budget,
                 space=DEFAULT_SPACE.to_dict(), train={}, data={"source": "none"}, pruner="none",
                 max_failures=5).write(study)
     context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    processes = [context.Process(target=_worker, args=(url, name, w, seconds, start)) for w in range(workers)]
+    start, cpu_queue, ready = context.Event(), context.Queue(), context.Queue()
+    processes = [context.Process(target=_worker, args=(url, name, w, seconds, start, optimizer, cpu_queue, ready))
+                 for w in range(workers)]
     for process in processes:
         process.start()
-    time.sleep(min(60.0, 2.0 + workers * 0.5))  # let them import and connect before the clock starts
+    for _ in processes:  # the clock starts once every worker has imported, connected and set up
+        ready.get(timeout=READY_TIMEOUT_S)
     before = _transactions(url)
     began = time.perf_counter()
     start.set()
     for process in processes:
         process.join()
     elapsed = time.perf_counter() - began
+    cpu = sum(cpu_queue.get(timeout=QUEUE_TIMEOUT_S) for _ in processes)  # the workers' CPU from the start signal
     transactions = _transactions(url) - before
     finished = len(study.get_trials(deepcopy=False))
     optuna.delete_study(study_name=name, storage=url)
     ideal = workers / seconds
-    return {"workers": workers, "trials": finished, "budget": budget, "seconds": elapsed,
+    return {"optimizer": optimizer, "workers": workers, "trials": finished, "cpu_per_trial": cpu / max(finished, 1),
+            "budget": budget, "seconds": elapsed,
             "per_second": finished / elapsed, "ideal": ideal, "share": finished / elapsed / ideal,
             "round_trips_per_trial": transactions / max(finished, 1)}
 
@@ -107,21 +118,27 @@ def main() -> int:
                         help="environment variable holding the PostgreSQL URL (never on the command line)")
     parser.add_argument("--workers", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--sleep", type=float, default=1.0, help="seconds each trial sleeps")
+    parser.add_argument("--optimizers", nargs="+", default=["tpe", "random"],
+                        help="samplers the workers use (random separates the database from TPE's CPU)")
     args = parser.parse_args()
     url = os.environ[args.storage_env]
-    rows = [measure(url, workers, args.sleep) for workers in args.workers]
+    rows = [measure(url, workers, args.sleep, optimizer)
+            for optimizer in args.optimizers for workers in args.workers]
     lines = [
         "# Coordination cost: workers on one PostgreSQL study, trials that only sleep",
         "",
-        f"Command: `python benchmarks/scaleout.py --workers {' '.join(map(str, args.workers))} --sleep {args.sleep:g}`"
+        f"Command: `python benchmarks/scaleout.py --workers {' '.join(map(str, args.workers))} --sleep {args.sleep:g} "
+        f"--optimizers {' '.join(args.optimizers)}`"
         f" (PostgreSQL 15 on loopback, 2 cores; {TRIALS_PER_WORKER} trials per worker)",
         "",
-        "| workers | trials | seconds | trials/s | ideal trials/s | share of ideal | DB transactions per trial |",
-        "|---|---|---|---|---|---|---|",
+        "| sampler | workers | trials | seconds | trials/s | ideal trials/s | share of ideal "
+        "| DB transactions per trial | worker CPU s per trial |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['workers']} | {r['trials']}/{r['budget']} | {r['seconds']:.1f} | {r['per_second']:.2f} | "
-                     f"{r['ideal']:.1f} | {r['share']:.0%} | {r['round_trips_per_trial']:.0f} |")
+        lines.append(f"| {r['optimizer']} | {r['workers']} | {r['trials']}/{r['budget']} | {r['seconds']:.1f} | "
+                     f"{r['per_second']:.2f} | {r['ideal']:.1f} | {r['share']:.0%} | {r['round_trips_per_trial']:.0f} "
+                     f"| {r['cpu_per_trial']:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     out = ROOT / "benchmarks" / "results" / "scaleout.md"

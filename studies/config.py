@@ -35,6 +35,9 @@ from studies.store.storage import open_storage, resolve_url, sqlite_path
 _logger = logging.getLogger(__name__)
 
 MAX_TRIALS = 100_000
+# The configurations the optimizer's settings are planned for when only --timeout bounds a
+# study (TPE's random start-up trials, HHO's population): a typical hour of screening.
+UNCAPPED_PLANNED_TRIALS = 50
 # Trials per worker process before it is replaced (TensorFlow leaks memory per model).
 DEFAULT_RECYCLE_EVERY = 25
 DEFAULT_MAX_FAILURES = 5
@@ -170,6 +173,8 @@ def _prepare(
         scheduler.check_limits(Limits(trials=budget, epochs=epoch_budget))
         initial_budget = min(initial_budget, expected_trials(rungs=settings.schedule, reduction_factor=reduction_factor,
                                                              epochs=epoch_budget))
+    elif budget >= MAX_TRIALS:  # bounded by time only: plan for a typical number of configurations
+        initial_budget = min(initial_budget, UNCAPPED_PLANNED_TRIALS)
     timeout = pick(given.timeout, stored and stored.timeout, None)
     if timeout is not None:
         check_timeout(timeout)

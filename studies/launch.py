@@ -28,7 +28,7 @@ from studies.running.pruners import check_pruner
 from studies.store.budget import DEADLINE_ATTR, StudyBudget
 from studies.store.record import StudyRecord
 from studies.store.storage import mask_url, resolve_url
-from studies.store.trials import count_finished
+from studies.store.trials import FINISHED_STATES, count_finished
 
 _logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def _result(study: optuna.Study, url: str, record: StudyRecord) -> LaunchResult:
         budget=record.budget,
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else None,
-        configurations=len(screening_trials(trials)),
+        configurations=len(screening_trials(t for t in trials if t.state in FINISHED_STATES)),
         epochs=sum(epochs_counted(t, rungs) for t in trials),
         best_trial=best.number if best else None,
         best_epochs=Segment.of(best, rungs).end if best else None,

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import optuna
+from optuna.trial import TrialState
 
 from search.objective import Objective
 from search.optimizers import TRIAL_ERRORS, TrialCallback
@@ -58,19 +59,33 @@ class TrialLoop:
         admission = self._budget.admit(may_create=self._may_create)
         if admission not in self.STARTS:
             return admission
-        storage = rdb_storage(self._budget.study._storage)  # noqa: SLF001 - the study's own storage
+        study = self._budget.study
+        storage = rdb_storage(study._storage)  # noqa: SLF001 - the study's own storage
         tagging = storage if isinstance(storage, TaggingStorage) else None
         if tagging is not None:
             tagging.claimed = self._budget.release  # the trial is stored RUNNING: others may be admitted
+            tagging.stale_checked_elsewhere = True  # by the budget, before it took the lock
         try:
             promotion = self._budget.promotion
             if admission is Admission.PROMOTE and promotion is not None and promotion.parent is not None \
                     and promotion.segment is not None:
-                self._budget.study.enqueue_trial(dict(promotion.parent.params), user_attrs=promotion.segment.attrs())
-            self._budget.study.optimize(self._objective, n_trials=1, catch=TRIAL_ERRORS, callbacks=self._callbacks)
+                queued = _queue(study, dict(promotion.parent.params), promotion.segment.attrs())
+                if tagging is not None:
+                    tagging.only_take = queued  # before any proposal a leader queued earlier
+            study.optimize(self._objective, n_trials=1, catch=TRIAL_ERRORS, callbacks=self._callbacks)
         finally:
             if tagging is not None:
                 tagging.claimed = None
+                tagging.only_take = None
+                tagging.stale_checked_elsewhere = False
             self._budget.release()  # in case the trial failed before it was stored RUNNING
         self.ran += 1
         return admission
+
+
+def _queue(study: optuna.Study, params: dict[str, Any], attrs: dict[str, Any]) -> int:
+    """Queue a trial of ``params`` with user attributes ``attrs``, as ``study.enqueue_trial``
+    does; returns its trial id."""
+    template = optuna.trial.create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": params},
+                                         user_attrs=attrs)
+    return study._storage.create_new_trial(study._study_id, template_trial=template)  # noqa: SLF001

@@ -2,9 +2,10 @@
 
 Every process that runs or queues trials of a study (the one loop of
 :mod:`studies.running.loop`, and the leader of :mod:`studies.running.leader`) asks here
-first. Under the study's lock (:mod:`studies.store.locks`: held by the database server,
-or by a file lock beside a SQLite file, and released if the process dies), it fails the
-trials of dead workers, counts the study's trials and decides; a decision to start a
+first. It fails the trials of dead workers (at most every :data:`DEAD_CHECK_S` seconds), then,
+under the study's lock (:mod:`studies.store.locks`: held by the database server, or by a
+file lock beside a SQLite file, and released if the process dies), reads the study's
+trials and decides; a decision to start a
 trial keeps the lock until the trial is stored RUNNING (the trial loop's objective
 releases it as its first act), so no two processes take the last slot, on any host.
 
@@ -121,8 +122,8 @@ class StudyBudget:
         stored RUNNING. ``may_create``: whether this process may create a trial of its own
         (its optimizer samples in workers) or only take queued ones.
         """
+        self._fail_dead()  # outside the lock: failing a dead worker's trial is safe in any order
         self._lock.acquire()
-        self._fail_dead()
         decision = self._decide(may_create=may_create)
         self.promotion = decision if decision.kind is Kind.PROMOTE else None
         admission = _ADMISSIONS[decision.kind]
@@ -153,9 +154,9 @@ class StudyBudget:
     @contextlib.contextmanager
     def held(self) -> Iterator[int]:
         """Hold the lock for a block that queues trials; yields the room left in the budget."""
+        self._fail_dead()
         self._lock.acquire()
         try:
-            self._fail_dead()
             trials = self.study.get_trials(deepcopy=False)
             seconds = self._seconds_left()
             yield 0 if seconds is not None and seconds <= 0 else self.scheduler.room(

@@ -120,9 +120,16 @@ class TaggingStorage(optuna.storages.RDBStorage):
     :attr:`claimed`, when set, is called once this process's new or taken trial is stored
     RUNNING: the trial loop releases the study's budget lock there, before the sampler
     runs, so admissions wait only for each other's database writes, not for sampling.
+    :attr:`only_take`, when set, is the one WAITING trial this process may take: Optuna
+    takes the oldest queued trial it can, and a promotion the trial loop was admitted for
+    must not wait behind a leader's queued proposals.
     """
 
     claimed: Callable[[], None] | None = None
+    only_take: int | None = None
+    # While True, the stale-trial check Optuna runs before each trial of ``study.optimize``
+    # finds nothing: the trial loop runs it itself, outside the study's lock and less often.
+    stale_checked_elsewhere: bool = False
 
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         if template_trial is None:
@@ -149,6 +156,8 @@ class TaggingStorage(optuna.storages.RDBStorage):
             optuna.exceptions.UpdateFinishedTrialError: the trial is finished (by another
                 process, possibly between taking it and tagging it; a study then takes another).
         """
+        if state == TrialState.RUNNING and self.only_take is not None and trial_id != self.only_take:
+            return False  # as if another process had taken it: Optuna moves on to the next queued trial
         taken = super().set_trial_state_values(trial_id, state, values)
         if taken and state == TrialState.RUNNING:
             if self.heartbeat_interval is not None:
@@ -159,6 +168,11 @@ class TaggingStorage(optuna.storages.RDBStorage):
         return taken
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        if self.stale_checked_elsewhere:
+            return []
+        return self._stale_trial_ids(study_id)
+
+    def _stale_trial_ids(self, study_id: int) -> list[int]:
         """Optuna's heartbeat-stale trials and the RUNNING trials that have had no heartbeat
         for the grace period since they started (:meth:`_silent_since_start`), each first
         given :func:`record_worker_death`.

@@ -247,3 +247,29 @@ def test_the_lock_is_released_once_the_trial_is_stored_running_before_the_sample
     loop = TrialLoop(budget=budget, sampler=Probe(seed=0), may_create=True, objective=objective)
     assert [loop.run_one(), loop.run_one(), loop.run_one()] == [Admission.NEW, Admission.NEW, Admission.DONE]
     assert free_at_start and all(free_at_start)
+
+
+def test_a_promotion_runs_before_proposals_a_leader_queued_earlier(tmp_path):
+    from search.schedulers import CHECKPOINT_ATTR, Rungs, Segment, SuccessiveHalving
+    from studies.running.loop import TrialLoop
+    from tests.helpers import SegmentedObjective
+
+    rungs = Rungs((1, 3))
+    study = optuna.create_study(study_name="g", storage=open_storage(f"sqlite:///{tmp_path / 's.db'}",
+                                                                      must_exist=False), direction="maximize")
+    objective = SegmentedObjective(rungs)
+    for value in (0.2, 0.9, 0.5):  # three screened configurations: the best third (one) goes on
+        study.enqueue_trial({"num_layers": 1, "units": 16 + int(100 * value), "learning_rate": 1e-3,
+                             "decay_steps": 100})
+        study.optimize(lambda trial, v=value: objective(trial) * 0 + v, n_trials=1)
+    for units in (30, 40):  # a leader's queued proposals
+        study.enqueue_trial({"num_layers": 1, "units": units, "learning_rate": 1e-3, "decay_steps": 100})
+    budget = StudyBudget(study=study, budget=10, lock=lock_of(study),
+                         scheduler=SuccessiveHalving(rungs=rungs, reduction_factor=3))
+    loop = TrialLoop(budget=budget, sampler=optuna.samplers.RandomSampler(seed=0), may_create=True,
+                     objective=objective)
+    assert loop.run_one() is Admission.PROMOTE
+    ran = [t for t in study.get_trials() if t.state == TrialState.COMPLETE][-1]
+    segment = Segment.of(ran, rungs)
+    assert (segment.rung, segment.parent, segment.resume_from) == (1, 1, study.trials[1].user_attrs[CHECKPOINT_ATTR])
+    assert [t.system_attrs["fixed_params"]["units"] for t in study.get_trials(states=(TrialState.WAITING,))] == [30, 40]
