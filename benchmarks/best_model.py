@@ -48,6 +48,7 @@ A quick check on the embedded 5,000 digits (a few minutes a part) writes elsewhe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import json
@@ -57,7 +58,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks._common import machine_line, warm_up  # noqa: E402
+from studies.store.record import package_versions  # noqa: E402
 
 SCRIPT = "benchmarks/best_model.py"
 DEFAULT_OUT_DIR = ROOT / "benchmarks" / "results" / "best_model"
@@ -93,7 +95,6 @@ UNTUNED_PARAMS = {"num_layers": 1, "units": 128, "learning_rate": 1e-3}
 PARTS = ("untuned", "ours-tpe", "ours-hho", "fixed", "keras-tuner")
 JSON_INDENT = 2
 DIGEST_SHOWN = 12
-VERSIONS_OF = ("tensorflow", "keras", "optuna", "mealpy", "keras-tuner")
 
 _logger = logging.getLogger("benchmarks.best_model")
 
@@ -129,13 +130,21 @@ def epochs_text(n: int) -> str:
     return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
+@contextlib.contextmanager
+def study_place(part: str, seed: int) -> Iterator[tuple[Path, str, str]]:
+    """A scratch directory, the SQLite URL of a study store in it, and the study's name."""
+    with tempfile.TemporaryDirectory(prefix="best-model-") as tmp:
+        directory = Path(tmp)
+        yield directory, f"sqlite:///{directory / 'study.db'}", f"best-model-{part}-seed{seed}"
+
+
 def versions() -> dict[str, str]:
-    found = {}
-    for package in VERSIONS_OF:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    """The product's recorded package versions, plus Keras Tuner's."""
+    found = package_versions()
+    try:
+        found["keras-tuner"] = importlib.metadata.version("keras-tuner")
+    except importlib.metadata.PackageNotFoundError:
+        pass
     return found
 
 
@@ -245,10 +254,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     budget = args.budget_minutes * SECONDS_PER_MINUTE
     data = load_data(args.data)
     warm_up(data)
-    with tempfile.TemporaryDirectory(prefix="best-model-") as tmp:
-        directory = Path(tmp)
-        storage = f"sqlite:///{directory / 'study.db'}"
-        name = f"best-model-{part}-seed{args.seed}"
+    with study_place(part, args.seed) as (directory, storage, name):
         start = time.perf_counter()
         result = launch(study_name=name, storage=storage, optimizer=args.optimizer, data=args.data, rungs=rungs,
                         reduction_factor=args.reduction_factor, timeout=budget, seed=args.seed, pruner=OURS_PRUNER,
@@ -281,10 +287,7 @@ def run_fixed(args: argparse.Namespace) -> dict[str, Any]:
     budget = args.budget_minutes * SECONDS_PER_MINUTE
     data = load_data(args.data)
     warm_up(data)
-    with tempfile.TemporaryDirectory(prefix="best-model-") as tmp:
-        directory = Path(tmp)
-        storage = f"sqlite:///{directory / 'study.db'}"
-        name = f"best-model-fixed-seed{args.seed}"
+    with study_place("fixed", args.seed) as (directory, storage, name):
         start = time.perf_counter()
         result = launch(study_name=name, storage=storage, optimizer=FIXED_OPTIMIZER, data=args.data,
                         rungs=(args.epochs,), timeout=budget * TUNING_SHARE, seed=args.seed, pruner=FIXED_PRUNER,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from models.data import MnistData
 from models.errors import ConfigError
 from search.checkpoints import CheckpointStore
-
-_logger = logging.getLogger(__name__)
+from studies.export.scoring import score_once
 
 TRAINED_ON = "train"
 
@@ -32,15 +30,10 @@ def save_checkpoint_model(config: dict[str, Any], *, data: MnistData, model_out:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"the checkpoint of trial {config['trial']} cannot be read from {directory!r} ({exc}); "
                           "give the study's artifact directory, or use --retrain") from None
-    loss, accuracy = model.evaluate(data.test.x, data.test.y, verbose=0)
-    _logger.info("Test accuracy %.4f on %d samples (trial %d, %d epochs on the train split)", accuracy,
-                 len(data.test), config["trial"], config["epochs"])
-    model.save(model_out)
-    _logger.info("Saved the final model to %s", model_out)
+    scored = score_once(model, data=data, model_out=model_out,
+                        what=f"the final model: trial {config['trial']}, {config['epochs']} epochs on the train split")
     return {
-        "test_accuracy": float(accuracy),
-        "test_loss": float(loss),
-        "test_samples": len(data.test),
+        **scored,
         "trained_on": TRAINED_ON,
         "train_samples": len(data.train),
         "epochs": config["epochs"],

@@ -16,6 +16,7 @@ from models.data import MnistData, check_source, load_mnist
 from models.errors import ConfigError
 from models.lstm import build_model, resolve_params
 from search.objective import TrainSettings, trial_seed
+from studies.export.scoring import score_once
 from studies.store.record import data_identity
 
 _logger = logging.getLogger(__name__)
@@ -91,15 +92,9 @@ def retrain(
         "Retrain epoch %d/%d: loss %.4f, accuracy %.4f", epoch + 1, settings.epochs, logs["loss"], logs["accuracy"]))
     model.fit(x, y, batch_size=params.get("batch_size", settings.batch_size), epochs=settings.epochs,
               verbose=0, callbacks=[progress])
-    loss, accuracy = model.evaluate(data.test.x, data.test.y, verbose=0)
-    _logger.info("Test accuracy %.4f on %d samples", accuracy, len(data.test))
-    if model_out is not None:
-        model.save(model_out)
-        _logger.info("Saved the retrained model to %s", model_out)
+    scored = score_once(model, data=data, model_out=model_out, what="the retrained model")
     return {
-        "test_accuracy": float(accuracy),
-        "test_loss": float(loss),
-        "test_samples": len(data.test),
+        **scored,
         "retrained_on": RETRAINED_ON,
         "train_samples": len(y),
         "epochs": settings.epochs,
