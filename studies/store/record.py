@@ -66,6 +66,9 @@ class StudyRecord:
         fields = {n: attrs[n] for n in names if n in attrs}
         if isinstance(fields.get("data"), dict):
             fields["data"] = _current_data_record(fields["data"])
+        if isinstance(fields.get("train"), dict) and "rungs" not in fields["train"] and "epochs" in fields["train"]:
+            # made before rungs existed: every trial trained the study's epochs, one rung
+            fields["train"] = {**fields["train"], "rungs": [fields["train"]["epochs"]]}
         return cls(**fields)
 
     def differences(self, other: StudyRecord) -> list[str]:

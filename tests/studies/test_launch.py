@@ -159,3 +159,14 @@ def test_timeout_starts_no_trial_after_the_deadline_and_a_resume_gets_it_again(d
     _launch(db_url, tiny, trials=None, resume=True, recycle_every=0)  # the recorded timeout, from now
     again = optuna.load_study(study_name="s", storage=db_url)
     assert len(again.trials) > len(first) and again.user_attrs["deadline"] > deadline
+
+
+def test_a_study_made_before_rungs_resumes_with_one_rung(db_url, tiny):
+    _launch(db_url, tiny, trials=2, epochs=2, rungs=(2,))
+    study = optuna.load_study(study_name="s", storage=db_url)
+    study.set_user_attr("train", {"epochs": 2, "batch_size": 128})  # as such studies recorded it
+    study.set_user_attr("reduction_factor", None)
+    result = _launch(db_url, tiny, trials=3, epochs=None, resume=True)
+    again = optuna.load_study(study_name="s", storage=db_url)
+    assert result.finished == 3 and [t.user_attrs["epochs_run"] for t in again.trials] == [2, 2, 2]
+    assert "rung" not in again.trials[2].user_attrs  # no promotion: one rung
