@@ -167,14 +167,16 @@ class _Flock:
         self._pop_size = pop_size
         self._room = room
         self._condition = threading.Condition()
-        self._cache = _finished_fitness(study, space)
+        # One snapshot for both: a trial finishing between two reads would be in neither,
+        # and its configuration proposed again.
+        screened = screening_trials(study.get_trials(deepcopy=False))
+        self._cache = _finished_fitness(screened, space)
         self._pending: dict[Key, dict[str, Any]] = {}  # proposed by mealpy, not handed out yet
-        self._out: set[Key] = {_key(_configuration(t))
-                               for t in screening_trials(study.get_trials(deepcopy=False, states=_UNFINISHED))
-                               if space.contains(_configuration(t))}  # queued or running: adopted
+        self._out: set[Key] = {_key(_configuration(t)) for t in screened
+                               if t.state in _UNFINISHED and space.contains(_configuration(t))}  # adopted
         self._ordinals: dict[Key, int] = {}
         self._retries: dict[Key, int] = {}
-        self._next_ordinal = len(screening_trials(study.get_trials(deepcopy=False)))
+        self._next_ordinal = len(screened)
         self._fresh: set[Key] = set()  # told, not yet asked for by mealpy
         self._awaited: tuple[Key, ...] = ()  # what the thread waits for, while it waits
         self._stopped = False
@@ -372,11 +374,11 @@ def _fitness(trial: optuna.trial.FrozenTrial) -> float:
     return WORST_VALUE
 
 
-def _finished_fitness(study: optuna.Study, space: SearchSpace) -> dict[Key, float]:
+def _finished_fitness(trials: Sequence[optuna.trial.FrozenTrial], space: SearchSpace) -> dict[Key, float]:
     """Fitness of every configuration the study already finished: COMPLETE or PRUNED, or
     FAIL for a reason of its own (the worst value); a value measured beats such a failure."""
     cache: dict[Key, float] = {}
-    for trial in screening_trials(study.get_trials(deepcopy=False, states=_FINISHED)):
+    for trial in (t for t in trials if t.state in _FINISHED):
         params = _configuration(trial)
         if not space.contains(params):
             continue
