@@ -357,9 +357,13 @@ def _hho_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _configuration(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The configuration of ``trial``: its params, or, for a queued trial (or one whose worker
-    died before the objective asked for them), the fixed params it was queued with."""
-    return dict(trial.params) or dict(trial.system_attrs.get(_FIXED_PARAMS, {}))
+    """The configuration of ``trial``: the fixed params it was queued with, else its params.
+
+    The queued ones first: a worker killed while its objective was asking for the params
+    leaves only some of them stored, and that part is no configuration HHO proposed.
+    """
+    fixed = trial.system_attrs.get(_FIXED_PARAMS)
+    return dict(fixed) if fixed else dict(trial.params)
 
 
 def _key(params: dict[str, Any]) -> Key:

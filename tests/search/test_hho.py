@@ -229,3 +229,16 @@ def test_proposals_of_a_resumed_run_are_numbered_on_from_the_trials_held(db_url)
     _run(study, 7)
     _run(study, 12)
     assert [t.user_attrs[PROPOSAL_ATTR] for t in study.trials] == list(range(12))
+
+
+def test_a_trial_whose_worker_died_while_asking_for_params_is_its_queued_configuration():
+    """Killed between two suggests, a worker leaves part of the params: HHO must still know
+    the configuration it queued (else it neither retries it nor scores it, and waits forever)."""
+    from search.optimizers.hho import _configuration
+
+    queued = {"decay_steps": 149, "learning_rate": 0.0056, "num_layers": 2, "units": 179}
+    partial = optuna.trial.create_trial(state=TrialState.FAIL, system_attrs={"fixed_params": queued},
+                                        params={"num_layers": 2, "units": 179},
+                                        distributions={"num_layers": optuna.distributions.IntDistribution(1, 3),
+                                                       "units": optuna.distributions.IntDistribution(16, 256)})
+    assert _configuration(partial) == queued

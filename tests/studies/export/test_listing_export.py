@@ -50,7 +50,8 @@ def test_export_reproduces_the_best_trial(store, tmp_path, suffix):
     best = optuna.load_study(study_name="b-hho", storage=store).best_trial
     assert (config["params"], config["validation_accuracy"], config["trial"]) == (best.params, best.value, best.number)
     assert config["optimizer"] == "hho" and config["search_space"] == DEFAULT_SPACE.to_dict()
-    assert config["train"] == {"epochs": 1, "batch_size": 128, "rungs": [1]} and config["data"] == {"source": "mnist-5k"}
+    assert config["train"] == {"epochs": 1, "batch_size": 128, "rungs": [1]}
+    assert config["data"] == {"source": "mnist-5k"}
 
 
 def test_export_of_missing_study_names_the_existing_ones(store):
