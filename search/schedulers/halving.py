@@ -106,7 +106,7 @@ class SuccessiveHalving:
             return promotion
         if books.waiting:
             return Decision(Kind.QUEUED)
-        new_room = self.room(trials, limits=limits)
+        new_room = self._room(books, limits)
         if new_room and may_create:
             return Decision(Kind.NEW)
         if books.active or new_room:
@@ -116,7 +116,9 @@ class SuccessiveHalving:
 
     def room(self, trials: Sequence[optuna.trial.FrozenTrial], *, limits: Limits) -> int:
         """How many new configurations may be screened (queued or started) now."""
-        books = _Books(trials, self.rungs)
+        return self._room(_Books(trials, self.rungs), limits)
+
+    def _room(self, books: _Books, limits: Limits) -> int:
         room = max(0, limits.trials - books.configurations)
         if limits.seconds is not None and books.screening_seconds() > limits.seconds:
             return 0
