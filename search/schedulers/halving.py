@@ -19,9 +19,13 @@ Two additions make a finite budget end with a final model:
   highest rung below the top is promoted even when the ranking rule would not, until one
   configuration has completed the top rung.
 
-With a time limit, a segment starts only if it is expected to end in time: a promotion
-takes its configuration's seconds per epoch so far (``train_seconds`` / ``epochs_run`` of
-the trial it continues), a new configuration the median time of the screenings so far.
+With a time limit, a segment starts only if it is expected to end in time, and, as with
+an epoch budget, early enough to leave the configuration furthest along the time it needs
+to reach the top rung. A promotion takes its configuration's seconds per epoch so far
+(``train_seconds`` / ``epochs_run`` of the trial it continues), a new configuration the
+median time of the screenings so far, and the reserve the median seconds per epoch of the
+highest rung with a finished segment (a first epoch's graph tracing makes the early
+estimates high, so the reserve errs on the safe side).
 """
 
 from __future__ import annotations
@@ -120,20 +124,22 @@ class SuccessiveHalving:
 
     def _room(self, books: _Books, limits: Limits) -> int:
         room = max(0, limits.trials - books.configurations)
-        if limits.seconds is not None and books.screening_seconds() > limits.seconds:
+        first = self.rungs.epochs[0]
+        need = self.rungs.top - max(books.reached, first)
+        if limits.seconds is not None \
+                and books.screening_seconds() + need * books.reserve_rate() > limits.seconds:
             return 0
         if limits.epochs is None or room == 0:
             return room
-        first = self.rungs.epochs[0]
-        need = self.rungs.top - max(books.reached, first)
         return max(0, min(room, (limits.epochs - books.epochs - need) // first))
 
     def _fits(self, books: _Books, limits: Limits, segment: Segment, parent: optuna.trial.FrozenTrial) -> bool:
-        if limits.seconds is not None and _seconds_per_epoch(parent) * segment.epochs > limits.seconds:
+        need = self.rungs.top - max(books.reached, segment.end)
+        if limits.seconds is not None and \
+                _seconds_per_epoch(parent) * segment.epochs + need * books.reserve_rate() > limits.seconds:
             return False
         if limits.epochs is None:
             return True
-        need = self.rungs.top - max(books.reached, segment.end)
         return books.epochs + segment.epochs + need <= limits.epochs
 
     def _promotion(self, books: _Books, limits: Limits) -> Decision | None:
@@ -199,6 +205,10 @@ class _Books:
         self._children: dict[tuple[int, int], list[optuna.trial.FrozenTrial]] = {}
         self._screens = [float(t.user_attrs[TRAIN_SECONDS_ATTR]) for t in trials
                          if rung_of(t) == 0 and isinstance(t.user_attrs.get(TRAIN_SECONDS_ATTR), (int, float))]
+        self._rates: dict[int, list[float]] = {}
+        for t in trials:
+            if (rate := _seconds_per_epoch(t)) > 0:
+                self._rates.setdefault(rung_of(t), []).append(rate)
         for t in trials:
             value = finite_value(t)
             if value is not None:
@@ -209,6 +219,10 @@ class _Books:
     def screening_seconds(self) -> float:
         """The median training time of the screenings so far (0 before the first)."""
         return statistics.median(self._screens) if self._screens else 0.0
+
+    def reserve_rate(self) -> float:
+        """Seconds per epoch to reserve with: the median of the highest rung with a timed segment (0 before any)."""
+        return statistics.median(self._rates[max(self._rates)]) if self._rates else 0.0
 
     def ranked(self, rung: int) -> list[optuna.trial.FrozenTrial]:
         """The COMPLETE trials of ``rung``, best first (earlier trial first among equals)."""

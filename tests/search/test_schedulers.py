@@ -147,12 +147,27 @@ def test_the_epoch_and_trial_budgets_are_never_exceeded_and_end_with_a_final_mod
 
 
 def test_with_a_time_limit_only_segments_expected_to_end_in_time_start():
-    asha = SuccessiveHalving(rungs=Rungs((1, 3, 9)), reduction_factor=3)
+    asha = SuccessiveHalving(rungs=Rungs((1, 3)), reduction_factor=3)
     trials = [_trial(0, 0.5), _trial(1, 0.9), _trial(2, 0.7)]
-    for trial, seconds in zip(trials, (1.0, 3.0, 2.0), strict=True):
-        trial.user_attrs["train_seconds"] = seconds  # trial 1 took 3 s for its epoch
-    promote = asha.decide(trials, limits=Limits(trials=100, seconds=6.5), may_create=True)
-    assert promote.kind is Kind.PROMOTE and promote.parent.number == 1  # 2 epochs x 3 s fit in 6.5 s
-    screen = asha.decide(trials, limits=Limits(trials=100, seconds=5.5), may_create=True)
-    assert screen.kind is Kind.NEW  # the promotion would not end in time; a 2 s screening would
+    for trial, seconds in zip(trials, (1.0, 4.0, 2.0), strict=True):
+        trial.user_attrs["train_seconds"] = seconds  # trial 1 took 4 s for its epoch
+    promote = asha.decide(trials, limits=Limits(trials=100, seconds=8.5), may_create=True)
+    assert promote.kind is Kind.PROMOTE and promote.parent.number == 1  # 2 epochs x 4 s fit in 8.5 s
+    screen = asha.decide(trials, limits=Limits(trials=100, seconds=7.0), may_create=True)
+    # the promotion would not end in time; a 2 s screening and 2 more epochs at 2 s for its top rung would
+    assert screen.kind is Kind.NEW
+    last = asha.decide(trials, limits=Limits(trials=100, seconds=5.0), may_create=True)
+    assert last.kind is Kind.PROMOTE and last.parent.number == 2  # no screening fits: the best that fits goes on
     assert asha.decide(trials, limits=Limits(trials=100, seconds=1.5), may_create=True).kind is Kind.DONE
+
+
+def test_a_time_limit_keeps_the_time_to_train_the_furthest_configuration_to_the_top_rung():
+    asha = SuccessiveHalving(rungs=Rungs((1, 3, 9)), reduction_factor=3)
+    trials = [_trial(0, 0.5), _trial(1, 0.9), _trial(2, 0.7), _trial(3, 0.95, rung=1, parent=1, root=1)]
+    for trial, seconds in zip(trials, (2.0, 2.0, 2.0, 3.0), strict=True):
+        trial.user_attrs["train_seconds"] = seconds  # rung 1 trained 2 epochs in 3 s: 1.5 s per epoch
+    # a screening (2 s) leaves 6 epochs x 1.5 s for trial 3's configuration to reach 9 epochs only from 11 s on
+    assert asha.decide(trials, limits=Limits(trials=100, seconds=11.5), may_create=True).kind is Kind.NEW
+    last = asha.decide(trials, limits=Limits(trials=100, seconds=10.0), may_create=True)
+    assert last.kind is Kind.PROMOTE and last.parent.number == 3 and last.segment.end == 9
+    assert asha.decide(trials, limits=Limits(trials=100, seconds=8.0), may_create=True).kind is Kind.DONE
