@@ -123,8 +123,9 @@ class StudyBudget:
         (its optimizer samples in workers) or only take queued ones.
         """
         self._fail_dead()  # outside the lock: failing a dead worker's trial is safe in any order
+        deadline = self._deadline()  # outside too: only a resume changes it, and that races with any read
         self._lock.acquire()
-        decision = self._decide(may_create=may_create)
+        decision = self._decide(may_create=may_create, deadline=deadline)
         self.promotion = decision if decision.kind is Kind.PROMOTE else None
         admission = _ADMISSIONS[decision.kind]
         if admission not in (Admission.PROMOTE, Admission.QUEUED, Admission.NEW):
@@ -133,20 +134,20 @@ class StudyBudget:
 
     def done(self) -> bool:
         """Whether the study is finished (read without the lock)."""
-        return self._decide(may_create=True).kind is Kind.DONE
+        return self._decide(may_create=True, deadline=self._deadline()).kind is Kind.DONE
 
-    def _decide(self, *, may_create: bool) -> Decision:
+    def _decide(self, *, may_create: bool, deadline: float | None) -> Decision:
         trials = self.study.get_trials(deepcopy=False)
-        seconds = self._seconds_left()
+        seconds = _seconds_left(deadline)
         if seconds is not None and seconds <= 0:  # nothing starts; queued trials wait for a resume with more time
             running = any(t.state == TrialState.RUNNING for t in trials)
             return Decision(Kind.IDLE if running else Kind.DONE)
         limits = dataclasses.replace(self.limits, seconds=seconds)
         return self.scheduler.decide(trials, limits=limits, may_create=may_create)
 
-    def _seconds_left(self) -> float | None:
+    def _deadline(self) -> float | None:
         deadline = self.study.user_attrs.get(DEADLINE_ATTR)
-        return float(deadline) - time.time() if isinstance(deadline, (int, float)) else None
+        return float(deadline) if isinstance(deadline, (int, float)) else None
 
     def release(self) -> None:
         self._lock.release()
@@ -155,10 +156,11 @@ class StudyBudget:
     def held(self) -> Iterator[int]:
         """Hold the lock for a block that queues trials; yields the room left in the budget."""
         self._fail_dead()
+        deadline = self._deadline()
         self._lock.acquire()
         try:
             trials = self.study.get_trials(deepcopy=False)
-            seconds = self._seconds_left()
+            seconds = _seconds_left(deadline)
             yield 0 if seconds is not None and seconds <= 0 else self.scheduler.room(
                 trials, limits=dataclasses.replace(self.limits, seconds=seconds))
         finally:
@@ -182,3 +184,7 @@ class StudyBudget:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(self.study)
+
+
+def _seconds_left(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.time()

@@ -29,7 +29,7 @@ from typing import IO, ClassVar, Protocol
 
 import optuna
 import sqlalchemy
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from models.errors import ConfigError, first_line
@@ -83,11 +83,20 @@ class _SessionLock:
     """A lock the database server holds for one session: taken on a connection of its own
     (autocommit, so no transaction stays open while it is held) by :meth:`_take`, given back
     by ``unlock_statement`` with ``_unlock_params()``, and lost with the session if the
-    holder dies. Subclasses set ``_engine`` and say how to take and give back the lock."""
+    holder dies. Subclasses set ``_engine`` and say how to set up a new session
+    (:meth:`_prepare`) and how to take and give back the lock.
+
+    The connection stays open between a release and the next acquire, so an admission
+    pays no new connection (and no authentication); one that the server or the network
+    closed while idle is replaced once, transparently."""
 
     unlock_statement: ClassVar[str]
     _engine: sqlalchemy.Engine
     _connection: sqlalchemy.Connection | None = None
+    _held = False
+
+    def _prepare(self, connection: sqlalchemy.Connection) -> None:
+        """Set up a new session (nothing by default)."""
 
     def _take(self, connection: sqlalchemy.Connection) -> None:
         raise NotImplementedError
@@ -97,17 +106,38 @@ class _SessionLock:
 
     def acquire(self) -> None:
         self.release()
-        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            self._take(connection)
-        except BaseException:
-            connection.close()
-            raise
-        self._connection = connection
+            self._take(self._session(fresh=False))
+        except OperationalError:  # an idle session the server or the network closed: once more, anew
+            self._take(self._session(fresh=True))
+        self._held = True
 
     def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        if not _unlock(self._connection, self.unlock_statement, self._unlock_params()):
+            self.close()
+
+    def close(self) -> None:
+        """Release the lock if held and close the session."""
+        self.release()
         connection, self._connection = self._connection, None
-        _unlock(connection, self.unlock_statement, self._unlock_params())
+        if connection is not None:
+            connection.close()
+
+    def _session(self, *, fresh: bool) -> sqlalchemy.Connection:
+        if fresh:
+            self.close()
+        if self._connection is None:
+            connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                self._prepare(connection)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
 
 
 class PostgresLock(_SessionLock):
@@ -115,9 +145,9 @@ class PostgresLock(_SessionLock):
 
     The connection is made from the storage engine's URL (driver, password and URL
     options; not options given to that engine apart from its URL), opened by
-    :meth:`acquire` and closed by :meth:`release` (or by the holder's death, which ends
-    the session and with it the lock). It is in autocommit: no transaction stays open
-    while the lock is held.
+    :meth:`acquire` and kept for the next one (the holder's death ends the session and
+    with it the lock). It is in autocommit: no transaction stays open while the lock is
+    held.
 
     Both ends watch the connection: the server (``tcp_keepalives_*`` and
     ``tcp_user_timeout``, set for the session) so that it ends the session of a host
@@ -142,7 +172,7 @@ class PostgresLock(_SessionLock):
     def _unlock_params(self) -> dict[str, object]:
         return {"key": self._key}
 
-    def _take(self, connection: sqlalchemy.Connection) -> None:
+    def _prepare(self, connection: sqlalchemy.Connection) -> None:
         connection.execute(
             sqlalchemy.text("SELECT set_config('tcp_keepalives_idle', :idle, false), "
                             "set_config('tcp_keepalives_interval', :interval, false), "
@@ -151,6 +181,8 @@ class PostgresLock(_SessionLock):
             {"idle": str(KEEPALIVE_IDLE_S), "interval": str(KEEPALIVE_INTERVAL_S),
              "count": str(KEEPALIVE_COUNT), "user_timeout": str(RELEASE_BOUND_S * _MS_PER_S)},
         )
+
+    def _take(self, connection: sqlalchemy.Connection) -> None:
         connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
 
 
@@ -221,19 +253,19 @@ class MysqlLock(_SessionLock):
             raise RuntimeError(f"the server refused the study lock {self._name} (GET_LOCK returned {got!r})")
 
 
-def _unlock(connection: sqlalchemy.Connection | None, statement: str, params: dict[str, object]) -> None:
-    """Release a lock the server holds for the session of ``connection`` (if any), then close it.
+def _unlock(connection: sqlalchemy.Connection | None, statement: str, params: dict[str, object]) -> bool:
+    """Release a lock the server holds for the session of ``connection``; False if that failed.
 
-    If the session is already gone, so is its lock: a warning, nothing else.
+    If the session is already gone, so is its lock: a warning, and the caller closes it.
     """
     if connection is None:
-        return
+        return True
     try:
         connection.execute(sqlalchemy.text(statement), params)
     except SQLAlchemyError as exc:
         _logger.warning("could not release the study lock (%s); closing its connection", first_line(exc))
-    finally:
-        connection.close()
+        return False
+    return True
 
 
 # The lock of each SQLAlchemy back end (by its name for the URL's dialect).

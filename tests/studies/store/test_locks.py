@@ -170,6 +170,30 @@ def test_the_postgres_lock_session_probes_a_silent_peer(pg_url):
         lock.release()
 
 
+@pytest.mark.postgres
+def test_the_postgres_lock_keeps_its_session_and_replaces_one_the_server_closed(pg_url):
+    lock, watcher = _lock(pg_url), sqlalchemy.create_engine(pg_url)
+    holders = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid IS NOT NULL AND granted"
+    lock.acquire()
+    first = lock._connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    lock.release()
+    with watcher.connect() as connection:
+        assert connection.exec_driver_sql(holders).scalars().all() == []  # released, session kept
+    lock.acquire()
+    assert lock._connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() == first  # no new connection
+    lock.release()
+    with watcher.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    lock.acquire()  # the idle session is gone: a new one takes the lock
+    try:
+        second = lock._connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with watcher.connect() as connection:
+            assert second != first and connection.exec_driver_sql(holders).scalars().all() == [second]
+    finally:
+        lock.close()
+        watcher.dispose()
+
+
 def test_the_lock_key_is_a_stable_bigint_of_the_study_name_only():
     """Stable across processes and releases: workers of two versions must meet at one lock."""
     assert lock_key("s") == 0x7B56E56BFF5095F3 != lock_key("t")
