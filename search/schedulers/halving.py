@@ -25,7 +25,9 @@ to reach the top rung. A promotion takes its configuration's seconds per epoch s
 (``train_seconds`` / ``epochs_run`` of the trial it continues), a new configuration the
 median time of the screenings so far, and the reserve the median seconds per epoch of the
 highest rung with a finished segment (a first epoch's graph tracing makes the early
-estimates high, so the reserve errs on the safe side).
+estimates high, so the reserve errs on the safe side), or, for a promotion that becomes
+the furthest along, that configuration's own pace if slower: it may be the best, and
+then it is the one that must reach the top.
 """
 
 from __future__ import annotations
@@ -135,9 +137,12 @@ class SuccessiveHalving:
 
     def _fits(self, books: _Books, limits: Limits, segment: Segment, parent: optuna.trial.FrozenTrial) -> bool:
         need = self.rungs.top - max(books.reached, segment.end)
-        if limits.seconds is not None and \
-                _seconds_per_epoch(parent) * segment.epochs + need * books.reserve_rate() > limits.seconds:
-            return False
+        if limits.seconds is not None:
+            rate = _seconds_per_epoch(parent)
+            # a configuration that becomes the furthest along may be the one to finish: keep its own pace
+            reserve_rate = max(books.reserve_rate(), rate) if segment.end >= books.reached else books.reserve_rate()
+            if rate * segment.epochs + need * reserve_rate > limits.seconds:
+                return False
         if limits.epochs is None:
             return True
         return books.epochs + segment.epochs + need <= limits.epochs

@@ -171,3 +171,14 @@ def test_a_time_limit_keeps_the_time_to_train_the_furthest_configuration_to_the_
     last = asha.decide(trials, limits=Limits(trials=100, seconds=10.0), may_create=True)
     assert last.kind is Kind.PROMOTE and last.parent.number == 3 and last.segment.end == 9
     assert asha.decide(trials, limits=Limits(trials=100, seconds=8.0), may_create=True).kind is Kind.DONE
+
+
+def test_a_promotion_to_the_furthest_rung_keeps_the_time_its_own_configuration_needs_for_the_top():
+    asha = SuccessiveHalving(rungs=Rungs((1, 3, 9)), reduction_factor=3)
+    trials = [_trial(0, 0.5), _trial(1, 0.9), _trial(2, 0.7)]
+    for trial, seconds in zip(trials, (2.0, 4.0, 2.0), strict=True):
+        trial.user_attrs["train_seconds"] = seconds  # trial 1, the best, is twice as slow as the others
+    # promoting it costs 2 x 4 s, and then 6 more epochs at its own 4 s: 32 s; at the median 2 s it would be 20 s
+    assert asha.decide(trials, limits=Limits(trials=100, seconds=25.0), may_create=True).kind is Kind.NEW
+    promote = asha.decide(trials, limits=Limits(trials=100, seconds=33.0), may_create=True)
+    assert promote.kind is Kind.PROMOTE and promote.parent.number == 1
