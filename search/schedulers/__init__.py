@@ -3,7 +3,14 @@ configurations from one rung to the next (see :mod:`search.schedulers.halving`).
 
 from __future__ import annotations
 
-from search.schedulers.halving import DEFAULT_REDUCTION_FACTOR, Decision, Limits, SuccessiveHalving, final_trial
+from search.schedulers.halving import (
+    DEFAULT_REDUCTION_FACTOR,
+    Decision,
+    Kind,
+    Limits,
+    SuccessiveHalving,
+    final_trial,
+)
 from search.schedulers.segments import (
     CHECKPOINT_ATTR,
     EPOCHS_RUN_ATTR,
@@ -20,6 +27,7 @@ __all__ = [
     "EPOCHS_RUN_ATTR",
     "RUNG_ATTR",
     "Decision",
+    "Kind",
     "Limits",
     "Rungs",
     "Segment",

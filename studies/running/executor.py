@@ -16,14 +16,14 @@ import optuna
 
 from search.objective import Objective
 from search.optimizers import Optimizer, TrialCallback
-from search.schedulers import SuccessiveHalving
+from search.schedulers import Kind, SuccessiveHalving
 from studies.config import DEFAULT_MAX_FAILURES
 from studies.running.interrupts import deferred, raise_if_interrupted
 from studies.running.leader import Leader
 from studies.running.loop import TrialLoop
 from studies.running.progress import FailureGuard, TrialLogger
 from studies.running.workers import WorkerPool
-from studies.store.budget import Admission, StudyBudget, lock_of
+from studies.store.budget import StudyBudget, lock_of
 from studies.store.locks import StudyLock
 from studies.store.record import StudyRecord
 
@@ -80,9 +80,9 @@ def run_study(
             while limit is None or loop.ran < limit:
                 queued = leader.step() if leader is not None else 0
                 outcome = loop.run_one()
-                if outcome is Admission.DONE or (outcome is Admission.IDLE and not _worth_waiting(keeper, queued)):
+                if outcome is Kind.DONE or (outcome is Kind.IDLE and not _worth_waiting(keeper, queued)):
                     break
-                if outcome is Admission.IDLE:
+                if outcome is Kind.IDLE:
                     _wait(IDLE_POLL_S)
     finally:
         if leader is not None:

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from search.objective import Objective
 from search.optimizers import TRIAL_ERRORS, TrialCallback
+from search.schedulers import Kind
 from studies.running.interrupts import raise_if_interrupted
-from studies.store.budget import Admission, StudyBudget
+from studies.store.budget import STARTS, StudyBudget
 from studies.store.storage import TaggingStorage, rdb_storage
 from studies.store.trials import WorkerTagged
 
@@ -34,8 +35,6 @@ _logger = logging.getLogger(__name__)
 
 class TrialLoop:
     """Runs trials of ``budget.study`` in this process, one per :meth:`run_one`."""
-
-    STARTS: ClassVar[tuple[Admission, ...]] = (Admission.PROMOTE, Admission.QUEUED, Admission.NEW)
 
     def __init__(
         self,
@@ -53,11 +52,11 @@ class TrialLoop:
         self.ran = 0
         budget.study.sampler = sampler
 
-    def run_one(self) -> Admission:
+    def run_one(self) -> Kind:
         """Run one trial if the budget admits one now; return what the budget said."""
         raise_if_interrupted()  # a safe point between trials
         admission = self._budget.admit(may_create=self._may_create)
-        if admission not in self.STARTS:
+        if admission not in STARTS:
             return admission
         study = self._budget.study
         storage = rdb_storage(study._storage)  # noqa: SLF001 - the study's own storage
@@ -67,7 +66,7 @@ class TrialLoop:
             tagging.stale_checked_elsewhere = True  # by the budget, before it took the lock
         try:
             promotion = self._budget.promotion
-            if admission is Admission.PROMOTE and promotion is not None and promotion.parent is not None \
+            if admission is Kind.PROMOTE and promotion is not None and promotion.parent is not None \
                     and promotion.segment is not None:
                 queued = _queue(study, dict(promotion.parent.params), promotion.segment.attrs())
                 if tagging is not None:

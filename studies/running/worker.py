@@ -15,12 +15,13 @@ import logging
 import os
 import time
 
+from search.schedulers import Kind
 from studies.config import DEFAULT_MAX_FAILURES, Given, StudySetup, open_study
 from studies.running.interrupts import deferred, raise_if_interrupted
 from studies.running.leader import LEADER_GRACE_S, leader_alive
 from studies.running.loop import TrialLoop
 from studies.running.progress import FailureGuard, TrialLogger
-from studies.store.budget import Admission, StudyBudget
+from studies.store.budget import StudyBudget
 
 _logger = logging.getLogger(__name__)
 
@@ -58,9 +59,9 @@ def serve_setup(setup: StudySetup, *, limit: int | None = None, parent: int | No
                              study.study_name)
                 break
             outcome = loop.run_one()
-            if outcome is Admission.DONE:
+            if outcome is Kind.DONE:
                 break
-            if outcome is not Admission.IDLE or _more_may_come(budget, leads=not setup.optimizer.proposes_in_workers):
+            if outcome is not Kind.IDLE or _more_may_come(budget, leads=not setup.optimizer.proposes_in_workers):
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()
@@ -68,7 +69,7 @@ def serve_setup(setup: StudySetup, *, limit: int | None = None, parent: int | No
                 _logger.info("Study %r: nothing queued or running, and no leader for %.0f s; this worker stops",
                              study.study_name, LEADER_GRACE_S)
                 break
-            if outcome is Admission.IDLE:
+            if outcome is Kind.IDLE:
                 _wait()
     return loop.ran
 

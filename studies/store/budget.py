@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import math
 import threading
 import time
@@ -32,8 +31,7 @@ from collections.abc import Iterator
 import optuna
 from optuna.trial import TrialState
 
-from search.schedulers import DEFAULT_REDUCTION_FACTOR, Decision, Limits, Rungs, SuccessiveHalving
-from search.schedulers.halving import Kind
+from search.schedulers import DEFAULT_REDUCTION_FACTOR, Decision, Kind, Limits, Rungs, SuccessiveHalving
 from studies.store.locks import StudyLock, study_lock
 from studies.store.record import StudyRecord
 from studies.store.storage import rdb_storage
@@ -62,16 +60,6 @@ def lock_of(study: optuna.Study) -> StudyLock:
     return study_lock(storage=study._storage, study_name=study.study_name)  # noqa: SLF001
 
 
-class Admission(enum.Enum):
-    """What the budget allows now."""
-
-    PROMOTE = "queue the promotion of :attr:`StudyBudget.promotion`, then take the oldest queued trial"  # held
-    QUEUED = "take the oldest queued trial"  # the lock is held
-    NEW = "create a new trial"  # the lock is held
-    IDLE = "nothing to take now; others may queue more"
-    DONE = "the study holds its budget of finished trials"
-
-
 @dataclasses.dataclass(frozen=True)
 class Counts:
     finished: int
@@ -83,8 +71,8 @@ class Counts:
         return self.finished + self.running + self.waiting
 
 
-_ADMISSIONS = {Kind.PROMOTE: Admission.PROMOTE, Kind.QUEUED: Admission.QUEUED, Kind.NEW: Admission.NEW,
-               Kind.IDLE: Admission.IDLE, Kind.DONE: Admission.DONE}
+# The scheduler's answers that start a trial: the budget's lock stays held until it is stored RUNNING.
+STARTS = (Kind.PROMOTE, Kind.QUEUED, Kind.NEW)
 # The study attribute holding the time (seconds since the epoch) after which no trial starts.
 DEADLINE_ATTR = "deadline"
 # Seconds between this process's looks for trials of dead workers (each look reads every
@@ -115,10 +103,11 @@ class StudyBudget:
         return cls(study=study, budget=record.budget, lock=lock or lock_of(study), scheduler=scheduler,
                    epochs=record.epoch_budget)
 
-    def admit(self, *, may_create: bool) -> Admission:
-        """Whether this process may start a trial now, and which.
+    def admit(self, *, may_create: bool) -> Kind:
+        """Whether this process may start a trial now, and which (the scheduler's :class:`Kind`;
+        PROMOTE means: queue :attr:`promotion`, then take it).
 
-        PROMOTE, QUEUED and NEW leave the lock held: call :meth:`release` once the trial is
+        PROMOTE, QUEUED and NEW (:data:`STARTS`) leave the lock held: call :meth:`release` once the trial is
         stored RUNNING. ``may_create``: whether this process may create a trial of its own
         (its optimizer samples in workers) or only take queued ones.
         """
@@ -127,10 +116,9 @@ class StudyBudget:
         self._lock.acquire()
         decision = self._decide(may_create=may_create, deadline=deadline)
         self.promotion = decision if decision.kind is Kind.PROMOTE else None
-        admission = _ADMISSIONS[decision.kind]
-        if admission not in (Admission.PROMOTE, Admission.QUEUED, Admission.NEW):
+        if decision.kind not in STARTS:
             self._lock.release()
-        return admission
+        return decision.kind
 
     def done(self) -> bool:
         """Whether the study is finished (read without the lock)."""

@@ -15,7 +15,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies.store.budget import Admission, StudyBudget, lock_of
+from search.schedulers import Kind
+from studies.store.budget import StudyBudget, lock_of
 from studies.store.storage import open_storage
 from tests.studies.store.hosts import DEADLINE_S, SecretUrl, become_host, finish, host_processes
 
@@ -50,7 +51,7 @@ class BudgetGate:
         self.budget = StudyBudget(study=study, budget=budget, lock=lock or lock_of(study))
 
     def claim(self):
-        return self.budget.admit(may_create=True) in (Admission.NEW, Admission.QUEUED)
+        return self.budget.admit(may_create=True) in (Kind.NEW, Kind.QUEUED)
 
     def release(self):
         self.budget.release()
@@ -70,7 +71,7 @@ def test_a_waiting_trial_holds_a_slot(db_url):
     study.enqueue_trial({})
     assert study.get_trials(states=(TrialState.WAITING,))
     budget = StudyBudget(study=study, budget=3, lock=lock_of(study))
-    assert budget.admit(may_create=True) is Admission.QUEUED  # take the queued trial, create none
+    assert budget.admit(may_create=True) is Kind.QUEUED  # take the queued trial, create none
     budget.release()
     with budget.held() as room:
         assert room == 0
@@ -245,7 +246,7 @@ def test_the_lock_is_released_once_the_trial_is_stored_running_before_the_sample
 
     objective.space, objective.worst_value = DEFAULT_SPACE, 0.0
     loop = TrialLoop(budget=budget, sampler=Probe(seed=0), may_create=True, objective=objective)
-    assert [loop.run_one(), loop.run_one(), loop.run_one()] == [Admission.NEW, Admission.NEW, Admission.DONE]
+    assert [loop.run_one(), loop.run_one(), loop.run_one()] == [Kind.NEW, Kind.NEW, Kind.DONE]
     assert free_at_start and all(free_at_start)
 
 
@@ -268,7 +269,7 @@ def test_a_promotion_runs_before_proposals_a_leader_queued_earlier(tmp_path):
                          scheduler=SuccessiveHalving(rungs=rungs, reduction_factor=3))
     loop = TrialLoop(budget=budget, sampler=optuna.samplers.RandomSampler(seed=0), may_create=True,
                      objective=objective)
-    assert loop.run_one() is Admission.PROMOTE
+    assert loop.run_one() is Kind.PROMOTE
     ran = [t for t in study.get_trials() if t.state == TrialState.COMPLETE][-1]
     segment = Segment.of(ran, rungs)
     assert (segment.rung, segment.parent, segment.resume_from) == (1, 1, study.trials[1].user_attrs[CHECKPOINT_ATTR])
