@@ -66,7 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks._common import machine_line, warm_up  # noqa: E402
+from benchmarks._common import machine_line, source_commit, warm_up  # noqa: E402
 from studies.store.record import package_versions  # noqa: E402
 
 SCRIPT = "benchmarks/best_model.py"
@@ -171,6 +171,7 @@ def base_record(part: str, args: argparse.Namespace, data, *, command: str) -> d
         "final_epochs": args.final_epochs,
         "seed": args.seed,
         "machine": machine_line(),
+        "commit": source_commit(),
         "versions": versions(),
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
