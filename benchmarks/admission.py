@@ -30,15 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import machine_line  # noqa: E402
-from benchmarks.scaleout import _sleep_objective  # noqa: E402
-from search.optimizers import create_optimizer  # noqa: E402
-from search.space import DEFAULT_SPACE  # noqa: E402
-from studies.config import StudySetup  # noqa: E402
+from benchmarks.scaleout import sleep_setup, sleep_study  # noqa: E402
 from studies.running.worker import serve_setup  # noqa: E402
 from studies.store import budget as budget_module  # noqa: E402
 from studies.store.locks import StudyLock  # noqa: E402
-from studies.store.record import StudyRecord  # noqa: E402
-from studies.store.storage import open_storage  # noqa: E402
 
 STATEMENT_SHOWN = 60
 MS_PER_S = 1000.0
@@ -88,15 +83,8 @@ def main() -> int:
     lock_of = budget_module.lock_of
     budget_module.lock_of = lambda study: watch.wrap(lock_of(study))  # type: ignore[assignment]
     name = f"admission-{int(time.time())}"
-    study = optuna.create_study(study_name=name, storage=open_storage(url, must_exist=False), direction="maximize")
-    optimizer = create_optimizer(args.optimizer, seed=0, budget=args.trials, options={})
-    StudyRecord(optimizer=args.optimizer, optimizer_settings=optimizer.settings(), seed=0, budget=args.trials,
-                initial_budget=args.trials, space=DEFAULT_SPACE.to_dict(), train={}, data={"source": "none"},
-                pruner="none", max_failures=5).write(study)
-    record = StudyRecord.read(study)
-    assert record is not None
-    setup = StudySetup(study=study, record=record, objective=_sleep_objective(0.0), optimizer=optimizer,
-                       space=DEFAULT_SPACE)
+    study = sleep_study(url, name, optimizer=args.optimizer, budget=args.trials)
+    setup = sleep_setup(study, optimizer=args.optimizer, seed=0, seconds=0.0)
     watch.inside.clear()
     watch.outside.clear()
     began, cpu = time.perf_counter(), time.process_time()

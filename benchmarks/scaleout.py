@@ -61,23 +61,47 @@ def _sleep_objective(seconds: float):
     return objective
 
 
-def _worker(url: str, name: str, worker: int, seconds: float, start: object, optimizer: str, cpu: object,
-            ready: object) -> None:
+def sleep_study(url: str, name: str, *, optimizer: str, budget: int) -> optuna.Study:
+    """A new one-rung study of ``budget`` trials at ``url`` whose record names ``optimizer``
+    and the default space, for workers whose trials only sleep."""
     from search.optimizers import create_optimizer
     from search.space import DEFAULT_SPACE
-    from studies.config import StudySetup, worker_seed
-    from studies.running.worker import serve_setup
     from studies.store.record import StudyRecord
+    from studies.store.storage import open_storage
+
+    study = optuna.create_study(study_name=name, storage=open_storage(url, must_exist=False), direction="maximize")
+    settings = create_optimizer(optimizer, seed=0, budget=budget, options={}).settings()
+    StudyRecord(optimizer=optimizer, optimizer_settings=settings, seed=0, budget=budget, initial_budget=budget,
+                space=DEFAULT_SPACE.to_dict(), train={}, data={"source": "none"}, pruner="none",
+                max_failures=5).write(study)
+    return study
+
+
+def sleep_setup(study: optuna.Study, *, optimizer: str, seed: int, seconds: float):
+    """What a worker of a :func:`sleep_study` runs: its recorded budget, ``optimizer`` seeded
+    with ``seed``, trials that sleep ``seconds``."""
+    from search.optimizers import create_optimizer
+    from search.space import DEFAULT_SPACE
+    from studies.config import StudySetup
+    from studies.store.record import StudyRecord
+
+    record = StudyRecord.read(study)
+    if record is None:
+        raise SystemExit(f"study {study.study_name!r} has no record")
+    return StudySetup(study=study, record=record, objective=_sleep_objective(seconds),
+                      optimizer=create_optimizer(optimizer, seed=seed, budget=record.budget, options={}),
+                      space=DEFAULT_SPACE)
+
+
+def _worker(url: str, name: str, worker: int, seconds: float, start: object, optimizer: str, cpu: object,
+            ready: object) -> None:
+    from studies.config import worker_seed
+    from studies.running.worker import serve_setup
     from studies.store.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=open_storage(url, must_exist=True))
-    record = StudyRecord.read(study)
-    assert record is not None
-    setup = StudySetup(study=study, record=record, objective=_sleep_objective(seconds),
-                       optimizer=create_optimizer(optimizer, seed=worker_seed(0, worker), budget=record.budget,
-                                                  options={}),
-                       space=DEFAULT_SPACE)
+    setup = sleep_setup(study, optimizer=optimizer, seed=worker_seed(0, worker), seconds=seconds)
     ready.put(worker)  # type: ignore[attr-defined]  # imported, connected, set up
     start.wait()  # type: ignore[attr-defined]
     began = time.process_time()
@@ -133,18 +157,9 @@ def _transactions(url: str) -> int:
 
 
 def measure(url: str, workers: int, seconds: float, optimizer: str, per_worker: int) -> dict[str, float | str]:
-    from search.optimizers import create_optimizer
-    from search.space import DEFAULT_SPACE
-    from studies.store.record import StudyRecord
-    from studies.store.storage import open_storage
-
     name = f"scaleout-{workers}-{int(time.time())}"
     budget = workers * per_worker
-    study = optuna.create_study(study_name=name, storage=open_storage(url, must_exist=False), direction="maximize")
-    settings = create_optimizer(optimizer, seed=0, budget=budget, options={}).settings()
-    StudyRecord(optimizer=optimizer, optimizer_settings=settings, seed=0, budget=budget, initial_budget=budget,
-                space=DEFAULT_SPACE.to_dict(), train={}, data={"source": "none"}, pruner="none",
-                max_failures=5).write(study)
+    study = sleep_study(url, name, optimizer=optimizer, budget=budget)
     context = multiprocessing.get_context("spawn")
     start, cpu_queue, ready = context.Event(), context.Queue(), context.Queue()
     processes = [context.Process(target=_worker, args=(url, name, w, seconds, start, optimizer, cpu_queue, ready))
