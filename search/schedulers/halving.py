@@ -214,7 +214,6 @@ class _Books:
         for t in trials:
             if (rate := _seconds_per_epoch(t)) > 0:
                 self._rates.setdefault(rung_of(t), []).append(rate)
-        for t in trials:
             value = finite_value(t)
             if value is not None:
                 self._by_rung.setdefault(rung_of(t), []).append((value, -t.number, t))
