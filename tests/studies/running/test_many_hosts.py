@@ -23,6 +23,8 @@ HOSTS = 4
 RUNS = 3
 JOIN_S = 120
 POPULATION = 5  # the hawks of fleet.create_study's HHO
+# A trial of the worker that is killed: long enough that it is still running when the kill arrives.
+VICTIM_TRIAL_S = 30.0
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -37,14 +39,16 @@ def _states(url, name):
     return [t.state for t in study.get_trials(deepcopy=False)]
 
 
-def _start_hosts(url, name, tmp_path, *, seconds=fleet.TRIAL_S):
+def _start_hosts(url, name, tmp_path, *, seconds=fleet.TRIAL_S, first_host_seconds=None):
+    """Start the hosts; each trial sleeps ``seconds``, on the first host ``first_host_seconds`` if given."""
     context = multiprocessing.get_context("spawn")
     start = context.Event()
     hosts = []
     for host in range(HOSTS):
         tmpdir = tmp_path / f"{name}-host{host}"
         tmpdir.mkdir()
-        process = context.Process(target=fleet.work, args=(url, name, host, str(tmpdir), start, seconds))
+        sleep = first_host_seconds if host == 0 and first_host_seconds is not None else seconds
+        process = context.Process(target=fleet.work, args=(url, name, host, str(tmpdir), start, sleep))
         process.start()
         hosts.append(process)
     return start, hosts
@@ -75,7 +79,8 @@ def test_four_hosts_end_with_exactly_the_budget_three_runs_in_a_row(url, optimiz
 def test_a_worker_killed_in_its_trial_leaves_the_study_exact(url, optimizer, tmp_path):
     name = f"killed-{optimizer}"
     fleet.create_study(url, name, optimizer=optimizer, budget=BUDGET)
-    start, hosts = _start_hosts(url, name, tmp_path, seconds=0.3)
+    # the victim's trial outlasts the look that finds it RUNNING, so the kill lands inside it
+    start, hosts = _start_hosts(url, name, tmp_path, seconds=0.3, first_host_seconds=VICTIM_TRIAL_S)
     leader = _lead(url, name) if optimizer == "hho" else None
     start.set()
     victim = hosts[0]
