@@ -17,13 +17,23 @@ the model the part hands back.
   running one always finishes, so the wall time can still exceed the budget). The final
   model is the best checkpoint of the highest rung reached, trained on the train split.
 - ``fixed``: today's approach: TPE with the median pruner, one rung of ``--epochs``
-  epochs, tuning for 80 % of the budget, then the winner retrained on train + validation
-  for ``--final-epochs`` and scored on test.
+  epochs, then the winner retrained on train + validation for ``--final-epochs`` and
+  scored on test.
 - ``keras-tuner``: Keras Tuner's Hyperband (``max_epochs`` = ``--final-epochs``, factor 3)
-  over the same space, no trial starts after 80 % of the budget (the running one
-  finishes), then its best
-  hyperparameters trained from scratch for ``--final-epochs`` on the train split.
-  Needs ``pip install -e ".[bench]"``.
+  over the same space, then its best hyperparameters trained from scratch for
+  ``--final-epochs`` on the train split. Needs ``pip install -e ".[bench]"``.
+
+The two parts that train their winner again after tuning share one stopping rule
+(:class:`FinalTraining`): tuning must leave the best configuration so far the time of its
+final training at the pace its own tuning trial measured (seconds per epoch x final epochs,
+x the final training set's size over the tuning one's), and a trial starts only if it is
+expected to end by then, as in the product: a continued configuration at its own pace, a
+new one at the median pace of the trials so far. ``fixed`` gets this from the product
+itself: a thread of this script keeps the study's deadline (which the product reads before
+every trial) at that point as the best trial changes. ``keras-tuner`` checks it before each
+trial. A first epoch's graph tracing and the per-epoch validation make the measured pace
+high, so the rule errs on the safe side; a winner found late that is slower than the
+previous one can still overrun the budget by the difference.
 
 The clock of a part starts after its data are loaded and an untimed warm-up fit in this
 process (as in the other benchmarks); what the product spends in its own worker process
@@ -49,14 +59,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import importlib.metadata
 import json
 import logging
 import os
 import shlex
+import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,8 +91,8 @@ DEFAULT_SEED = 0
 DEFAULT_REDUCTION_FACTOR = 3
 FIRST_RUNG = 1
 SECONDS_PER_MINUTE = 60.0
-# The share of the budget the tuners that retrain afterwards (fixed, keras-tuner) may tune for.
-TUNING_SHARE = 0.8
+# How often fixed's deadline keeper looks at the study's trials.
+DEADLINE_POLL_S = 2.0
 FIXED_EPOCHS = 3
 FIXED_PRUNER = "median"
 FIXED_OPTIMIZER = "tpe"
@@ -229,6 +242,56 @@ def study_counts(study_name: str, storage: str, rungs: int) -> tuple[int, int]:
     return trained, at_top
 
 
+@dataclasses.dataclass(frozen=True)
+class FinalTraining:
+    """The stopping rule of the parts that train their winner again after tuning.
+
+    The budget ends at ``end`` (seconds since the epoch); the winner then trains ``epochs``
+    epochs on a set ``scale`` times the size of the one its tuning trial trained on. Tuning
+    is over at :meth:`tuning_deadline`: the end less the winner's final training at the
+    seconds per epoch its tuning trial measured (no winner yet: the end).
+    """
+
+    end: float
+    epochs: int
+    scale: float = 1.0
+
+    def tuning_deadline(self, winner_seconds_per_epoch: float | None) -> float:
+        return self.end - (winner_seconds_per_epoch or 0.0) * self.epochs * self.scale
+
+    def may_start(self, *, expected_seconds: float, winner_seconds_per_epoch: float | None) -> bool:
+        """Whether a trial expected to take ``expected_seconds`` ends by the tuning deadline."""
+        return time.time() + expected_seconds <= self.tuning_deadline(winner_seconds_per_epoch)
+
+
+def keep_tuning_deadline(*, study_name: str, storage: str, rule: FinalTraining, stop: threading.Event) -> None:
+    """Until ``stop`` is set, keep the study's deadline at ``rule``'s tuning deadline for its
+    best trial so far (the product reads the deadline before every trial it starts).
+
+    The first deadline is written once a trial has completed, so after the product's launch
+    wrote its own.
+    """
+    import optuna
+
+    from search.schedulers.segments import EPOCHS_RUN_ATTR, TRAIN_SECONDS_ATTR
+    from studies.store.budget import DEADLINE_ATTR
+
+    written = None
+    while not stop.wait(DEADLINE_POLL_S):
+        try:
+            study = optuna.load_study(study_name=study_name, storage=storage)
+            best = study.best_trial
+        except (KeyError, ValueError):  # no study yet, or no completed trial
+            continue
+        pace = best.user_attrs[TRAIN_SECONDS_ATTR] / best.user_attrs[EPOCHS_RUN_ATTR]
+        deadline = rule.tuning_deadline(pace)
+        if deadline != written:
+            study.set_user_attr(DEADLINE_ATTR, deadline)
+            written = deadline
+            _logger.info("tuning deadline: %.0f s before the budget's end (trial %d's %s at %.1f s/epoch)",
+                         rule.end - deadline, best.number, epochs_text(rule.epochs), pace)
+
+
 # ---------------------------------------------------------------------------- the parts
 
 
@@ -288,11 +351,21 @@ def run_fixed(args: argparse.Namespace) -> dict[str, Any]:
     budget = args.budget_minutes * SECONDS_PER_MINUTE
     data = load_data(args.data)
     warm_up(data)
+    tuning_set, final_set = len(data.train.y), len(data.train.y) + len(data.val.y)
     with study_place("fixed", args.seed) as (directory, storage, name):
         start = time.perf_counter()
-        result = launch(study_name=name, storage=storage, optimizer=FIXED_OPTIMIZER, data=args.data,
-                        rungs=(args.epochs,), timeout=budget * TUNING_SHARE, seed=args.seed, pruner=FIXED_PRUNER,
-                        jobs=JOBS, worker_init=configure_logging)
+        rule = FinalTraining(end=time.time() + budget, epochs=args.final_epochs, scale=final_set / tuning_set)
+        stop = threading.Event()
+        keeper = threading.Thread(target=keep_tuning_deadline, name="deadline-keeper", daemon=True,
+                                  kwargs={"study_name": name, "storage": storage, "rule": rule, "stop": stop})
+        keeper.start()
+        try:
+            result = launch(study_name=name, storage=storage, optimizer=FIXED_OPTIMIZER, data=args.data,
+                            rungs=(args.epochs,), timeout=budget, seed=args.seed, pruner=FIXED_PRUNER,
+                            jobs=JOBS, worker_init=configure_logging)
+        finally:
+            stop.set()
+            keeper.join()
         tuned = time.perf_counter()
         config = export_best(study_name=name, storage=storage, retrain=True, epochs=args.final_epochs,
                              model_out=directory / "final.keras")
@@ -307,7 +380,7 @@ def run_fixed(args: argparse.Namespace) -> dict[str, Any]:
         final_model=f"trial {config['trial']} retrained {epochs_text(config['retrain']['epochs'])} "
                     "on train + validation",
         validation_note=f"the tuning trial's, after {epochs_text(args.epochs)} (the final model trained on validation)",
-        tuning_timeout_seconds=budget * TUNING_SHARE, epochs=args.epochs, optimizer=FIXED_OPTIMIZER,
+        epochs=args.epochs, optimizer=FIXED_OPTIMIZER,
         pruner=FIXED_PRUNER, optimizer_settings=config.get("optimizer_settings"), trials=result.finished,
         epochs_trained=result.epochs, final_trial=config["trial"],
     )
@@ -348,18 +421,33 @@ def run_keras_tuner(args: argparse.Namespace) -> dict[str, Any]:
     data = load_data(args.data)
     warm_up(data)
     start = time.perf_counter()
-    deadline = start + budget * TUNING_SHARE
+    rule = FinalTraining(end=time.time() + budget, epochs=args.final_epochs)
+    paces: dict[str, float] = {}  # seconds per epoch of each trial that ran
 
     class TimedHyperband(kt.Hyperband):
-        """Hyperband that starts no trial after the deadline (the running one finishes), like the product."""
+        """Hyperband that starts a trial only if it ends in time for its winner's final training."""
+
+        def on_trial_begin(self, trial):
+            values = trial.hyperparameters.values
+            epochs = values["tuner/epochs"] - values.get("tuner/initial_epoch", 0)
+            pace = paces.get(values.get("tuner/trial_id"), statistics.median(paces.values()) if paces else 0.0)
+            best = self.oracle.get_best_trials(1)
+            winner = paces.get(best[0].trial_id) if best else None
+            if not rule.may_start(expected_seconds=pace * epochs, winner_seconds_per_epoch=winner):
+                _logger.info("Keras Tuner: trial %s (%s, about %.0f s) would not end in time; tuning ends",
+                             trial.trial_id, epochs_text(epochs), pace * epochs)
+                raise _OutOfTime
+            begun[trial.trial_id] = (time.perf_counter(), epochs)
+            super().on_trial_begin(trial)
 
         def on_trial_end(self, trial):
+            began, epochs = begun[trial.trial_id]
+            paces[trial.trial_id] = (time.perf_counter() - began) / epochs
             super().on_trial_end(trial)
-            _logger.info("Keras Tuner trial %s: %s, score %s, %s epochs", trial.trial_id, trial.status, trial.score,
-                         trial.hyperparameters.values.get("tuner/epochs"))
-            if time.perf_counter() > deadline:
-                raise _OutOfTime
+            _logger.info("Keras Tuner trial %s: %s, score %s, %s epochs, %.1f s/epoch", trial.trial_id, trial.status,
+                         trial.score, trial.hyperparameters.values.get("tuner/epochs"), paces[trial.trial_id])
 
+    begun: dict[str, tuple[float, int]] = {}
     keras.utils.set_random_seed(args.seed)
     with tempfile.TemporaryDirectory(prefix="best-model-kt-") as tmp:
         tuner = TimedHyperband(kt_build(DEFAULT_SPACE), objective=KT_OBJECTIVE, max_epochs=args.final_epochs,
@@ -370,7 +458,7 @@ def run_keras_tuner(args: argparse.Namespace) -> dict[str, Any]:
                          validation_data=(data.val.x, data.val.y), verbose=0)
         except _OutOfTime:
             pass
-        trials = list(tuner.oracle.trials.values())
+        trials = [t for t in tuner.oracle.trials.values() if t.trial_id in begun]  # not the refused one
         best = tuner.oracle.get_best_trials(1)
     tuned = time.perf_counter()
     if not best:
@@ -388,7 +476,7 @@ def run_keras_tuner(args: argparse.Namespace) -> dict[str, Any]:
         top_length=args.final_epochs,
         wall_seconds=end - start, tuning_seconds=tuned - start, final_seconds=end - tuned, params=params,
         final_model=f"best hyperparameters trained from scratch {epochs_text(args.final_epochs)} on the train split",
-        trials=len(trials), completed_trials=len(completed), tuning_deadline_seconds=budget * TUNING_SHARE,
+        trials=len(trials), completed_trials=len(completed),
         best_tuning_score=float(best[0].score), best_tuning_epochs=values.get("tuner/epochs"),
         max_epochs=args.final_epochs, factor=KT_FACTOR,
     )
