@@ -19,6 +19,14 @@ Two additions make a finite budget end with a final model:
   highest rung below the top is promoted even when the ranking rule would not, until one
   configuration has completed the top rung.
 
+A third spends the end of a budget where it can still change the final model, which is
+the best of the top rung: once a new configuration could no longer reach the top rung
+within the epochs or time left (its screening, then the rest of the way at the reserve
+pace below), none is screened, even under the ``trials`` cap; the ranking rule's promotions
+go on, and when none is left and nothing runs, the best configuration that can still
+reach the top rung in what is left (at its own pace) goes on, highest rung first, even
+after one has reached it. A screening past that point could never become the final model.
+
 With a time limit, a segment starts only if it is expected to end in time, and, as with
 an epoch budget, early enough to leave the configuration furthest along the time it needs
 to reach the top rung. A promotion takes its configuration's seconds per epoch so far
@@ -126,6 +134,8 @@ class SuccessiveHalving:
 
     def _room(self, books: _Books, limits: Limits) -> int:
         room = max(0, limits.trials - books.configurations)
+        if self._out_of_reach(books, limits):
+            return 0
         first = self.rungs.epochs[0]
         need = self.rungs.top - max(books.reached, first)
         if limits.seconds is not None \
@@ -157,11 +167,19 @@ class SuccessiveHalving:
                     return decision
         return None
 
+    def _out_of_reach(self, books: _Books, limits: Limits) -> bool:
+        """Whether a new configuration could no longer reach the top rung in the epochs or time left."""
+        top, first = self.rungs.top, self.rungs.epochs[0]
+        if limits.epochs is not None and books.epochs + top > limits.epochs:
+            return True
+        return limits.seconds is not None \
+            and books.screening_seconds() + (top - first) * books.reserve_rate() > limits.seconds
+
     def _final_push(self, books: _Books, limits: Limits) -> Decision | None:
         """With the study otherwise over: take the best configuration on towards the top rung."""
         top = len(self.rungs) - 1
         if books.ranked(top):
-            return None
+            return self._another_to_the_top(books, limits)
         for rung in reversed(range(top)):
             for trial in books.ranked(rung):
                 decision = self._promote(books, limits, trial)
@@ -170,6 +188,25 @@ class SuccessiveHalving:
             if books.ranked(rung):
                 return None  # the best of the highest rung reached cannot go on: the budget is spent
         return None
+
+    def _another_to_the_top(self, books: _Books, limits: Limits) -> Decision | None:
+        """Past the point where a new configuration could reach the top rung, with configurations
+        left to screen: the best that can still reach it in what is left, highest rung first."""
+        if books.configurations >= limits.trials or not self._out_of_reach(books, limits):
+            return None
+        for rung in reversed(range(len(self.rungs) - 1)):
+            for trial in books.ranked(rung):
+                if self._reaches_top(books, limits, trial) \
+                        and (decision := self._promote(books, limits, trial)) is not None:
+                    return decision
+        return None
+
+    def _reaches_top(self, books: _Books, limits: Limits, trial: optuna.trial.FrozenTrial) -> bool:
+        """Whether ``trial``'s configuration can train on to the top rung within the limits, at its own pace."""
+        rest = self.rungs.top - Segment.of(trial, self.rungs).end
+        if limits.epochs is not None and books.epochs + rest > limits.epochs:
+            return False
+        return limits.seconds is None or _seconds_per_epoch(trial) * rest <= limits.seconds
 
     def _promote(self, books: _Books, limits: Limits, trial: optuna.trial.FrozenTrial) -> Decision | None:
         if books.promoted(trial):

@@ -141,9 +141,16 @@ def test_the_epoch_and_trial_budgets_are_never_exceeded_and_end_with_a_final_mod
     if not kill_every:
         final = final_trial(done)
         assert final.user_attrs["end_epoch"] == rungs[-1]  # a model trained to the top rung
-        # and it stopped only when no configuration was left to screen or no screening fitted
+        # it stopped screening only when no configuration was left or a new one could not reach the top rung,
         configs = sum(t.user_attrs["rung"] == 0 for t in done)
-        assert configs == trials or spent + rungs[0] > epochs
+        assert configs == trials or spent + rungs[-1] > epochs
+        # and then took on every configuration that could still reach it
+        if configs < trials:
+            promoted = {(t.user_attrs.get("screened_in", t.number), t.user_attrs["rung"]) for t in done}
+            for t in done:
+                rung, root = t.user_attrs["rung"], t.user_attrs.get("screened_in", t.number)
+                if rung < len(rungs) - 1 and (root, rung + 1) not in promoted:
+                    assert spent + rungs[-1] - t.user_attrs["end_epoch"] > epochs
 
 
 def test_with_a_time_limit_only_segments_expected_to_end_in_time_start():
@@ -166,10 +173,11 @@ def test_a_time_limit_keeps_the_time_to_train_the_furthest_configuration_to_the_
     trials = [_trial(0, 0.5), _trial(1, 0.9), _trial(2, 0.7), _trial(3, 0.95, rung=1, parent=1, root=1)]
     for trial, seconds in zip(trials, (2.0, 2.0, 2.0, 3.0), strict=True):
         trial.user_attrs["train_seconds"] = seconds  # rung 1 trained 2 epochs in 3 s: 1.5 s per epoch
-    # a screening (2 s) leaves 6 epochs x 1.5 s for trial 3's configuration to reach 9 epochs only from 11 s on
-    assert asha.decide(trials, limits=Limits(trials=100, seconds=11.5), may_create=True).kind is Kind.NEW
-    last = asha.decide(trials, limits=Limits(trials=100, seconds=10.0), may_create=True)
+    # a new configuration reaches 9 epochs in 2 s + 8 epochs x 1.5 s (the reserve pace): only from 14 s on
+    assert asha.decide(trials, limits=Limits(trials=100, seconds=14.5), may_create=True).kind is Kind.NEW
+    last = asha.decide(trials, limits=Limits(trials=100, seconds=13.5), may_create=True)
     assert last.kind is Kind.PROMOTE and last.parent.number == 3 and last.segment.end == 9
+    assert asha.decide(trials, limits=Limits(trials=100, seconds=10.0), may_create=True).parent.number == 3
     assert asha.decide(trials, limits=Limits(trials=100, seconds=8.0), may_create=True).kind is Kind.DONE
 
 
@@ -182,3 +190,38 @@ def test_a_promotion_to_the_furthest_rung_keeps_the_time_its_own_configuration_n
     assert asha.decide(trials, limits=Limits(trials=100, seconds=25.0), may_create=True).kind is Kind.NEW
     promote = asha.decide(trials, limits=Limits(trials=100, seconds=33.0), may_create=True)
     assert promote.kind is Kind.PROMOTE and promote.parent.number == 1
+
+
+def _past_the_top():
+    """Six screenings, two at rung 1 (trial 7 never promoted), one configuration at the top rung: 16 epochs."""
+    trials = [_trial(n, n / 10) for n in range(6)]
+    trials += [_trial(6, 0.8, rung=1, parent=5, root=5), _trial(7, 0.7, rung=1, parent=4, root=4),
+               _trial(8, 0.9, rung=2, parent=6, root=5)]
+    for trial in trials:
+        trial.user_attrs["train_seconds"] = 2.0 * trial.user_attrs[EPOCHS_RUN_ATTR]  # 2 s per epoch
+    for trial in trials[:6]:
+        trial.user_attrs["train_seconds"] = 1.0  # but 1 s for a screening
+    return trials
+
+
+def test_once_a_new_configuration_could_not_reach_the_top_the_rest_of_an_epoch_budget_takes_another_there():
+    asha = SuccessiveHalving(rungs=RUNGS, reduction_factor=3)
+    trials = _past_the_top()
+    assert asha.decide(trials, limits=Limits(trials=100, epochs=25), may_create=True).kind is Kind.NEW
+    push = asha.decide(trials, limits=Limits(trials=100, epochs=24), may_create=True)  # 16 + 9 > 24
+    assert push.kind is Kind.PROMOTE and push.parent.number == 7 and push.segment.end == 9  # 16 + 6 <= 24
+    assert asha.decide(trials, limits=Limits(trials=100, epochs=21), may_create=True).kind is Kind.DONE
+    # under the trials cap, the study is over once one configuration is at the top
+    assert asha.decide(trials, limits=Limits(trials=6, epochs=24), may_create=True).kind is Kind.DONE
+
+
+def test_once_a_new_configuration_could_not_reach_the_top_in_time_the_rest_takes_another_there():
+    asha = SuccessiveHalving(rungs=RUNGS, reduction_factor=3)
+    trials = _past_the_top()
+    # a new configuration needs a 1 s screening and 8 epochs at the top rung's 2 s: 17 s
+    assert asha.decide(trials, limits=Limits(trials=100, seconds=17.5), may_create=True).kind is Kind.NEW
+    push = asha.decide(trials, limits=Limits(trials=100, seconds=16.0), may_create=True)
+    assert push.kind is Kind.PROMOTE and push.parent.number == 7  # 6 epochs x 2 s
+    lower = asha.decide(trials, limits=Limits(trials=100, seconds=9.0), may_create=True)
+    assert lower.kind is Kind.PROMOTE and lower.parent.number == 3  # trial 3 needs 8 epochs at its 1 s: 8 s
+    assert asha.decide(trials, limits=Limits(trials=100, seconds=7.0), may_create=True).kind is Kind.DONE
