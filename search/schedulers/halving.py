@@ -134,13 +134,11 @@ class SuccessiveHalving:
 
     def _room(self, books: _Books, limits: Limits) -> int:
         room = max(0, limits.trials - books.configurations)
+        # time for a new configuration to reach the top also covers what the one furthest along needs
         if self._out_of_reach(books, limits):
             return 0
         first = self.rungs.epochs[0]
         need = self.rungs.top - max(books.reached, first)
-        if limits.seconds is not None \
-                and books.screening_seconds() + need * books.reserve_rate() > limits.seconds:
-            return 0
         if limits.epochs is None or room == 0:
             return room
         return max(0, min(room, (limits.epochs - books.epochs - need) // first))
