@@ -273,7 +273,7 @@ def keep_tuning_deadline(*, study_name: str, storage: str, rule: FinalTraining, 
     """
     import optuna
 
-    from search.schedulers.segments import EPOCHS_RUN_ATTR, TRAIN_SECONDS_ATTR
+    from search.schedulers import seconds_per_epoch
     from studies.store.budget import DEADLINE_ATTR
 
     written = None
@@ -283,7 +283,7 @@ def keep_tuning_deadline(*, study_name: str, storage: str, rule: FinalTraining, 
             best = study.best_trial
         except (KeyError, ValueError):  # no study yet, or no completed trial
             continue
-        pace = best.user_attrs[TRAIN_SECONDS_ATTR] / best.user_attrs[EPOCHS_RUN_ATTR]
+        pace = seconds_per_epoch(best)
         deadline = rule.tuning_deadline(pace)
         if deadline != written:
             study.set_user_attr(DEADLINE_ATTR, deadline)
@@ -423,6 +423,7 @@ def run_keras_tuner(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     rule = FinalTraining(end=time.time() + budget, epochs=args.final_epochs)
     paces: dict[str, float] = {}  # seconds per epoch of each trial that ran
+    begun: dict[str, tuple[float, int]] = {}  # when each trial that ran began, and the epochs it trains
 
     class TimedHyperband(kt.Hyperband):
         """Hyperband that starts a trial only if it ends in time for its winner's final training."""
@@ -447,7 +448,6 @@ def run_keras_tuner(args: argparse.Namespace) -> dict[str, Any]:
             _logger.info("Keras Tuner trial %s: %s, score %s, %s epochs, %.1f s/epoch", trial.trial_id, trial.status,
                          trial.score, trial.hyperparameters.values.get("tuner/epochs"), paces[trial.trial_id])
 
-    begun: dict[str, tuple[float, int]] = {}
     keras.utils.set_random_seed(args.seed)
     with tempfile.TemporaryDirectory(prefix="best-model-kt-") as tmp:
         tuner = TimedHyperband(kt_build(DEFAULT_SPACE), objective=KT_OBJECTIVE, max_epochs=args.final_epochs,

@@ -19,6 +19,7 @@ from search.schedulers.segments import (
     Segment,
     epochs_counted,
     screening_trials,
+    seconds_per_epoch,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "epochs_counted",
     "final_trial",
     "screening_trials",
+    "seconds_per_epoch",
 ]

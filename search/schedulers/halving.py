@@ -52,7 +52,6 @@ from optuna.trial import TrialState
 from models.errors import ConfigError
 from search.failures import FAIL_KIND_ATTR, is_retried
 from search.schedulers.segments import (
-    EPOCHS_RUN_ATTR,
     TRAIN_SECONDS_ATTR,
     Rungs,
     Segment,
@@ -60,6 +59,7 @@ from search.schedulers.segments import (
     epochs_counted,
     finite_value,
     rung_of,
+    seconds_per_epoch,
 )
 
 DEFAULT_REDUCTION_FACTOR = 3
@@ -146,7 +146,7 @@ class SuccessiveHalving:
     def _fits(self, books: _Books, limits: Limits, segment: Segment, parent: optuna.trial.FrozenTrial) -> bool:
         need = self.rungs.top - max(books.reached, segment.end)
         if limits.seconds is not None:
-            rate = _seconds_per_epoch(parent)
+            rate = seconds_per_epoch(parent)
             # a configuration that becomes the furthest along may be the one to finish: keep its own pace
             reserve_rate = max(books.reserve_rate(), rate) if segment.end >= books.reached else books.reserve_rate()
             if rate * segment.epochs + need * reserve_rate > limits.seconds:
@@ -204,7 +204,7 @@ class SuccessiveHalving:
         rest = self.rungs.top - Segment.of(trial, self.rungs).end
         if limits.epochs is not None and books.epochs + rest > limits.epochs:
             return False
-        return limits.seconds is None or _seconds_per_epoch(trial) * rest <= limits.seconds
+        return limits.seconds is None or seconds_per_epoch(trial) * rest <= limits.seconds
 
     def _promote(self, books: _Books, limits: Limits, trial: optuna.trial.FrozenTrial) -> Decision | None:
         if books.promoted(trial):
@@ -213,13 +213,6 @@ class SuccessiveHalving:
         if segment.resume_from is None or not self._fits(books, limits, segment, trial):
             return None
         return Decision(Kind.PROMOTE, parent=trial, segment=segment)
-
-
-def _seconds_per_epoch(trial: optuna.trial.FrozenTrial) -> float:
-    seconds, epochs = trial.user_attrs.get(TRAIN_SECONDS_ATTR), trial.user_attrs.get(EPOCHS_RUN_ATTR)
-    if not isinstance(seconds, (int, float)) or not isinstance(epochs, int) or epochs < 1:
-        return 0.0
-    return float(seconds) / epochs
 
 
 def final_trial(trials: Sequence[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
@@ -247,7 +240,7 @@ class _Books:
                          if rung_of(t) == 0 and isinstance(t.user_attrs.get(TRAIN_SECONDS_ATTR), (int, float))]
         self._rates: dict[int, list[float]] = {}
         for t in trials:
-            if (rate := _seconds_per_epoch(t)) > 0:
+            if (rate := seconds_per_epoch(t)) > 0:
                 self._rates.setdefault(rung_of(t), []).append(rate)
             value = finite_value(t)
             if value is not None:

@@ -123,6 +123,14 @@ class Segment:
         return recorded
 
 
+def seconds_per_epoch(trial: optuna.trial.FrozenTrial) -> float:
+    """The pace ``trial`` trained at: its ``train_seconds`` over its ``epochs_run`` (0 when it recorded none)."""
+    seconds, epochs = trial.user_attrs.get(TRAIN_SECONDS_ATTR), trial.user_attrs.get(EPOCHS_RUN_ATTR)
+    if not isinstance(seconds, (int, float)) or not isinstance(epochs, int) or epochs < 1:
+        return 0.0
+    return float(seconds) / epochs
+
+
 def rung_of(trial: optuna.trial.FrozenTrial) -> int:
     return int(trial.user_attrs.get(RUNG_ATTR, 0))
 
