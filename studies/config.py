@@ -29,18 +29,19 @@ from search.space import DEFAULT_SPACE, SearchSpace
 from search.space_file import load_space_file
 from studies.running.interrupts import signal_received
 from studies.running.pruners import create_pruner, default_pruner
-from studies.store.record import StudyRecord
+from studies.store.record import MAX_TRIALS, StudyRecord, trial_cap
 from studies.store.storage import open_storage, resolve_url, sqlite_path
 
 _logger = logging.getLogger(__name__)
 
-MAX_TRIALS = 100_000
 # The configurations the optimizer's settings are planned for when only --timeout bounds a
 # study (TPE's random start-up trials, HHO's population): a typical hour of screening.
 UNCAPPED_PLANNED_TRIALS = 50
 # Trials per worker process before it is replaced (TensorFlow leaks memory per model).
 DEFAULT_RECYCLE_EVERY = 25
 DEFAULT_MAX_FAILURES = 5
+# The limits a resume may change (the others must match the stored study, see StudyRecord.differences).
+RESUME_MAY_CHANGE = ("budget", "epoch_budget", "timeout")
 DEFAULT_OPTIMIZER = "tpe"
 DEFAULT_DATA = "auto"
 DEFAULT_SEED = 0
@@ -173,7 +174,7 @@ def _prepare(
         scheduler.check_limits(Limits(trials=budget, epochs=epoch_budget))
         initial_budget = min(initial_budget, expected_trials(rungs=settings.schedule, reduction_factor=reduction_factor,
                                                              epochs=epoch_budget))
-    elif budget >= MAX_TRIALS:  # bounded by time only: plan for a typical number of configurations
+    elif trial_cap(budget) is None:  # bounded by time only: plan for a typical number of configurations
         initial_budget = min(initial_budget, UNCAPPED_PLANNED_TRIALS)
     timeout = pick(given.timeout, stored and stored.timeout, None)
     if timeout is not None:
@@ -269,11 +270,14 @@ def _load_data(source: str, *, stored: StudyRecord | None) -> MnistData:
 
 
 def _record_changes(study: optuna.Study, stored: StudyRecord, record: StudyRecord) -> None:
-    """Write what a resume may change (budget, max failures) and log a raised budget."""
-    if record.budget != stored.budget:
-        study.set_user_attr("budget", record.budget)
-        _logger.info("Budget of study %r changed from %d to %d trials; the optimizer keeps its settings %s "
-                     "(planned for %d)", study.study_name, stored.budget, record.budget,
+    """Write what a resume may change (limits, max failures) and log changed limits."""
+    changed = {name: getattr(record, name) for name in RESUME_MAY_CHANGE
+               if getattr(record, name) != getattr(stored, name)}
+    for name, value in changed.items():
+        study.set_user_attr(name, value)
+    if changed:
+        _logger.info("Limits of study %r changed from %s to %s; the optimizer keeps its settings %s "
+                     "(planned for %d configurations)", study.study_name, stored.limits_text(), record.limits_text(),
                      record.optimizer_settings, record.initial_budget)
     if stored.initial_budget is None:
         study.set_user_attr("initial_budget", record.initial_budget)
@@ -310,7 +314,7 @@ def _create(name: str, store: optuna.storages.BaseStorage, record: StudyRecord) 
     study = optuna.create_study(study_name=name, storage=store, direction="maximize",
                                 pruner=create_pruner(record.pruner, epochs=record.train["epochs"]))
     dataclasses.replace(record, created_on=socket.gethostname()).write(study)
-    _logger.info("Created study %r (%s, seed %d, budget %d)", name, record.optimizer, record.seed, record.budget)
+    _logger.info("Created study %r (%s, seed %d; %s)", name, record.optimizer, record.seed, record.limits_text())
     return study
 
 

@@ -33,7 +33,7 @@ from optuna.trial import TrialState
 
 from search.schedulers import DEFAULT_REDUCTION_FACTOR, Decision, Kind, Limits, Rungs, SuccessiveHalving
 from studies.store.locks import StudyLock, study_lock
-from studies.store.record import StudyRecord
+from studies.store.record import StudyRecord, limits_text
 from studies.store.storage import rdb_storage
 from studies.store.trials import FINISHED_STATES, fail_dead_trials
 
@@ -98,10 +98,14 @@ class StudyBudget:
     @classmethod
     def of(cls, study: optuna.Study, record: StudyRecord, *, lock: StudyLock | None = None) -> StudyBudget:
         """The budget ``study`` records, kept under ``lock`` (default: the study's, :func:`lock_of`)."""
-        rungs = Rungs(tuple(record.train.get("rungs") or (record.train.get("epochs", 1),)))
-        scheduler = SuccessiveHalving(rungs=rungs, reduction_factor=record.reduction_factor or DEFAULT_REDUCTION_FACTOR)
+        factor = record.reduction_factor or DEFAULT_REDUCTION_FACTOR
+        scheduler = SuccessiveHalving(rungs=record.rungs, reduction_factor=factor)
         return cls(study=study, budget=record.budget, lock=lock or lock_of(study), scheduler=scheduler,
                    epochs=record.epoch_budget)
+
+    def limits_text(self) -> str:
+        """The limits this budget keeps, in words (the deadline is the study's, not repeated here)."""
+        return limits_text(trials=self.budget, epochs=self.limits.epochs, seconds=None)
 
     def admit(self, *, may_create: bool) -> Kind:
         """Whether this process may start a trial now, and which (the scheduler's :class:`Kind`;

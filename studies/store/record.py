@@ -16,8 +16,11 @@ from typing import Any
 import optuna
 
 from models.data import DATA_IDENTITY
+from search.schedulers import Rungs
 
 PRODUCT = "lstm-tuner"
+# The largest --trials; a study bounded only by epochs or time records it as its budget (no cap).
+MAX_TRIALS = 100_000
 _VERSIONED = ("lstm-tuner", "optuna", "keras", "tensorflow-cpu", "tensorflow", "mealpy", "numpy")
 # Fields a resumed run must share with the stored study; the others may differ.
 MUST_MATCH = ("optimizer", "seed", "space", "train", "data", "optimizer_settings", "pruner", "reduction_factor")
@@ -71,6 +74,20 @@ class StudyRecord:
             fields["train"] = {**fields["train"], "rungs": [fields["train"]["epochs"]]}
         return cls(**fields)
 
+    @property
+    def trial_cap(self) -> int | None:
+        """The most configurations the study may screen (None: only epochs or time bound it)."""
+        return trial_cap(self.budget)
+
+    @property
+    def rungs(self) -> Rungs:
+        """The study's training lengths (one rung of ``epochs`` for a record made before rungs)."""
+        return Rungs(tuple(self.train.get("rungs") or (self.train.get("epochs", 1),)))
+
+    def limits_text(self) -> str:
+        """The study's limits in words (see :func:`limits_text`)."""
+        return limits_text(trials=self.budget, epochs=self.epoch_budget, seconds=self.timeout)
+
     def differences(self, other: StudyRecord) -> list[str]:
         """Lines ``field: stored X, given Y`` for every field in :data:`MUST_MATCH` that differs.
 
@@ -85,6 +102,22 @@ class StudyRecord:
             for name in MUST_MATCH
             if canonical(mine[name]) != canonical(theirs[name])
         ]
+
+
+def trial_cap(budget: int) -> int | None:
+    """The configurations a ``budget`` of trials caps (None for :data:`MAX_TRIALS`: no cap)."""
+    return budget if budget < MAX_TRIALS else None
+
+
+def limits_text(*, trials: int, epochs: int | None, seconds: float | None) -> str:
+    """Limits in words, e.g. ``at most 20 configurations, 30 training epochs, 600 s per launch``."""
+    cap = trial_cap(trials)
+    limits = [f"at most {cap} configurations"] if cap is not None else []
+    if epochs is not None:
+        limits.append(f"{epochs} training epochs")
+    if seconds is not None:
+        limits.append(f"{seconds:g} s per launch")
+    return ", ".join(limits) or "no limit"
 
 
 def data_identity(data: dict[str, Any]) -> dict[str, Any]:

@@ -105,6 +105,18 @@ def test_raising_the_budget_on_resume_keeps_the_optimizer_settings_planned_for_t
     assert (_record(db_url).budget, _record(db_url).initial_budget) == (24, 8)
 
 
+def test_a_resume_records_the_epoch_budget_and_timeout_it_gives(db_url, tiny, no_training):
+    """Workers on other hosts and ``compare`` read the stored limits: a raised one must be there."""
+    _launch(db_url, tiny, trials=None, epoch_budget=3, recycle_every=0)
+    assert (_record(db_url).epoch_budget, _record(db_url).timeout) == (3, None)
+    launch(study_name="s", storage=db_url, resume=True, epoch_budget=6, timeout=600, recycle_every=0)
+    assert (_record(db_url).epoch_budget, _record(db_url).timeout) == (6, 600)
+    launch(study_name="s", storage=db_url, resume=True, recycle_every=0)
+    assert (_record(db_url).epoch_budget, _record(db_url).timeout) == (6, 600)
+    assert _record(db_url).trial_cap is None
+    assert _record(db_url).limits_text() == "6 training epochs, 600 s per launch"
+
+
 def test_max_failures_is_recorded_and_a_resume_may_change_it(db_url, tiny, no_training):
     _launch(db_url, tiny, trials=2)
     assert _record(db_url).max_failures == launch_api.DEFAULT_MAX_FAILURES
