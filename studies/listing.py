@@ -7,7 +7,7 @@ import dataclasses
 import optuna
 from optuna.trial import TrialState
 
-from search.schedulers import final_trial
+from search.schedulers import epochs_counted, final_trial, screening_trials
 from studies.store.record import StudyRecord
 from studies.store.storage import open_storage
 from studies.store.trials import FINISHED_STATES
@@ -18,7 +18,12 @@ class StudySummary:
     name: str
     optimizer: str
     finished: int
-    budget: int | None
+    # Configurations screened (finished) and the cap on them (None: no cap, or not known).
+    configurations: int
+    trial_cap: int | None
+    # Training epochs the trials trained or, queued and running, may train; and their budget.
+    epochs: int | None
+    epoch_budget: int | None
     complete: int
     pruned: int
     failed: int
@@ -45,7 +50,10 @@ def summarize(study: optuna.Study) -> StudySummary:
         name=study.study_name,
         optimizer=record.optimizer if record else "?",
         finished=sum(counts[s] for s in FINISHED_STATES),
-        budget=record.budget if record else None,
+        configurations=len(screening_trials(t for t in trials if t.state in FINISHED_STATES)),
+        trial_cap=record.trial_cap if record else None,
+        epochs=sum(epochs_counted(t, record.rungs) for t in trials) if record else None,
+        epoch_budget=record.epoch_budget if record else None,
         complete=counts[TrialState.COMPLETE],
         pruned=counts[TrialState.PRUNED],
         failed=counts[TrialState.FAIL],
@@ -56,14 +64,20 @@ def summarize(study: optuna.Study) -> StudySummary:
 
 def format_table(rows: list[StudySummary]) -> str:
     """A plain-text table of ``rows`` for the terminal."""
-    header = ("study", "optimizer", "finished/total", "complete", "pruned", "failed", "running", "best")
+    header = ("study", "optimizer", "configurations", "epochs", "trials", "complete", "pruned", "failed", "running",
+              "best")
     lines = [header] + [
         (
-            r.name, r.optimizer, f"{r.finished}/{r.budget if r.budget is not None else '?'}",
-            str(r.complete), str(r.pruned), str(r.failed), str(r.running),
+            r.name, r.optimizer, _of(r.configurations, r.trial_cap),
+            "?" if r.epochs is None else _of(r.epochs, r.epoch_budget),
+            str(r.finished), str(r.complete), str(r.pruned), str(r.failed), str(r.running),
             f"{r.best_value:.4f}" if r.best_value is not None else "-",
         )
         for r in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def _of(spent: int, limit: int | None) -> str:
+    return str(spent) if limit is None else f"{spent}/{limit}"

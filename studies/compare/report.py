@@ -49,7 +49,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += [
         "## Verdict", "", summary["verdict"], "",
         "## Set-up", "",
-        f"- Budget: {settings['budget']} finished trials per study; training: {_kv(settings['train'])}; "
+        f"- Limits per study: {settings['limits']}; training: {_kv(settings['train'])}, reduction factor "
+        f"{_recorded(settings.get('reduction_factor'))}; "
         f"pruner: {_recorded(settings.get('pruner'))}; failures in a row that stop a run: "
         f"{_recorded(settings.get('max_failures'))}",
         f"- Data: {_kv({k: v for k, v in settings['data'].items() if k != 'location'})}",

@@ -22,7 +22,8 @@ from studies.compare.stats import ALPHA, holm, mann_whitney
 from studies.compare.verdict import verdict
 from studies.store.storage import mask_url
 
-SUMMARY_FORMAT = 1
+# 2: the limits of a study (configurations, epochs, time) replace its budget in trials.
+SUMMARY_FORMAT = 2
 # Default target: this fraction of the best validation accuracy seen in any compared study.
 DEFAULT_TARGET_FRACTION = 0.99
 # The best value of a seed whose study has no COMPLETE trial: the worst value there is.
@@ -58,7 +59,9 @@ def build_summary(
         "format": SUMMARY_FORMAT,
         "command": command,
         "storage": mask_url(storage),
-        "settings": {"budget": reference.budget, "train": reference.train, "data": reference.data,
+        "settings": {"limits": reference.limits_text(), "trial_cap": reference.trial_cap,
+                     "epoch_budget": reference.epoch_budget, "timeout": reference.timeout,
+                     "reduction_factor": reference.reduction_factor, "train": reference.train, "data": reference.data,
                      "space": reference.space, "pruner": reference.pruner,
                      "max_failures": reference.max_failures},
         "not_comparable": list(problems),

@@ -25,7 +25,7 @@ from studies.running.progress import FailureGuard, TrialLogger
 from studies.running.workers import WorkerPool
 from studies.store.budget import StudyBudget, lock_of
 from studies.store.locks import StudyLock
-from studies.store.record import StudyRecord
+from studies.store.record import StudyRecord, trial_cap
 
 _logger = logging.getLogger(__name__)
 
@@ -65,12 +65,14 @@ def run_study(
                           epochs=epoch_budget))
     done = keeper.counts().finished
     if keeper.done():
-        _logger.info("Study %r is finished (%d finished trials, budget %d): nothing to run", study.study_name, done,
-                     budget)
+        _logger.info("Study %r is finished (%d finished trials; %s): nothing to run", study.study_name, done,
+                     keeper.limits_text())
         return
-    _logger.info("Study %r: %d of %d trials finished, running %s with %s", study.study_name, done, budget,
-                 f"up to {limit}" if limit else "the rest", optimizer.name)
-    trial_logger = TrialLogger(total=budget, done=done, progress=progress)
+    _logger.info("Study %r: %d trials finished (%s), running %s with %s", study.study_name, done,
+                 keeper.limits_text(), f"up to {limit}" if limit else "the rest", optimizer.name)
+    # with one rung a configuration is one trial; with more, the trials a cap allows are not known
+    total = trial_cap(budget) if len(keeper.scheduler.rungs) == 1 else None
+    trial_logger = TrialLogger(total=total, done=done, progress=progress)
     loop = TrialLoop(budget=keeper, sampler=optimizer.sampler(), may_create=optimizer.proposes_in_workers,
                      objective=objective, callbacks=[trial_logger, FailureGuard(max_failures), *callbacks])
     leader = None if optimizer.proposes_in_workers else Leader(budget=keeper, optimizer=optimizer,

@@ -21,9 +21,10 @@ class TooManyFailures(RuntimeError):
 
 
 class TrialLogger:
-    """One INFO line per finished trial (state, value, params, best so far), and a tqdm bar."""
+    """One INFO line per finished trial (state, value, params, best so far), and a tqdm bar
+    of finished trials out of ``total`` (None: not known in advance, the bar counts)."""
 
-    def __init__(self, *, total: int, done: int, progress: bool) -> None:
+    def __init__(self, *, total: int | None, done: int, progress: bool) -> None:
         self._bar = _make_bar(total=total, done=done) if progress else None
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -74,7 +75,7 @@ class FailureGuard:
             )
 
 
-def _make_bar(*, total: int, done: int) -> Any:
+def _make_bar(*, total: int | None, done: int) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=done, unit="trial", desc="trials", dynamic_ncols=True)

@@ -47,7 +47,7 @@ def serve_setup(setup: StudySetup, *, limit: int | None = None, parent: int | No
     study, record = setup.study, setup.record
     budget = StudyBudget.of(study, record)
     finished = budget.counts().finished
-    logger = TrialLogger(total=record.budget, done=finished, progress=False)
+    logger = TrialLogger(total=None, done=finished, progress=False)
     loop = TrialLoop(budget=budget, sampler=setup.optimizer.sampler(), may_create=setup.optimizer.proposes_in_workers,
                      objective=setup.objective,
                      callbacks=[logger, FailureGuard(record.max_failures or DEFAULT_MAX_FAILURES)])

@@ -10,12 +10,13 @@ from models.data import load_mnist
 from models.errors import ConfigError
 from search.objective import trial_seed
 from search.optimizers import create_optimizer
+from search.schedulers.segments import EPOCHS_RUN_ATTR
 from search.space import DEFAULT_SPACE
 from studies import export_best, list_studies, run_study
 from studies.export import best_config
 from studies.export.retrain import load_for_retrain
 from studies.listing import format_table
-from studies.store.record import StudyRecord
+from studies.store.record import MAX_TRIALS, StudyRecord
 from tests.helpers import AnalyticObjective, write_mnist_dir
 
 
@@ -34,12 +35,28 @@ def store(db_url):
 
 def test_list(store):
     rows = list_studies(storage=store)
-    assert [(r.name, r.optimizer, r.finished, r.budget, r.complete) for r in rows] == [
-        ("a-tpe", "tpe", 8, 10, 8), ("b-hho", "hho", 8, 10, 8)]
+    assert [(r.name, r.optimizer, r.finished, r.configurations, r.trial_cap, r.complete) for r in rows] == [
+        ("a-tpe", "tpe", 8, 8, 10, 8), ("b-hho", "hho", 8, 8, 10, 8)]
     best = optuna.load_study(study_name="a-tpe", storage=store).best_value
     assert rows[0].best_value == best
     table = format_table(rows)
-    assert "8/10" in table and f"{best:.4f}" in table
+    assert table.splitlines()[1].split() == ["a-tpe", "tpe", "8/10", str(rows[0].epochs), "8", "8", "0", "0", "0",
+                                             f"{best:.4f}"]
+
+
+def test_list_shows_an_epoch_budget_and_no_made_up_trial_cap(db_url):
+    """A study bounded by epochs only records MAX_TRIALS as its budget: the table must not show it."""
+    study = optuna.create_study(study_name="e", storage=db_url, direction="maximize")
+    StudyRecord(optimizer="random", optimizer_settings={}, seed=0, budget=MAX_TRIALS, space=DEFAULT_SPACE.to_dict(),
+                train={"epochs": 2, "batch_size": 128, "rungs": [2]}, data={"source": "mnist-5k"},
+                epoch_budget=6).write(study)
+    for value in (0.5, 0.6):
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={},
+                                                  user_attrs={EPOCHS_RUN_ATTR: 2}))
+    (row,) = list_studies(storage=db_url)
+    assert (row.configurations, row.trial_cap, row.epochs, row.epoch_budget) == (2, None, 4, 6)
+    assert format_table([row]).splitlines()[1].split()[:5] == ["e", "random", "2", "4/6", "2"]
+    assert str(MAX_TRIALS) not in format_table([row])
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
