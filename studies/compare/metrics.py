@@ -19,12 +19,10 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from search.failures import FAIL_KIND_ATTR, FAIL_REASON_ATTR, WORKER_DIED
-from search.schedulers import Rungs, epochs_counted, screening_trials
-from search.schedulers.segments import rung_of
+from search.schedulers import epochs_counted, screening_trials
+from search.schedulers.segments import TRAIN_SECONDS_ATTR, rung_of
 from studies.compare.collect import StudyRun
 from studies.store.identity import RAN_SECONDS_ATTR
-
-TRAIN_SECONDS_ATTR = "train_seconds"
 
 
 def best_so_far(run: StudyRun) -> list[float | None]:
@@ -42,7 +40,7 @@ def best_so_far(run: StudyRun) -> list[float | None]:
 
 def epochs_so_far(run: StudyRun) -> list[int]:
     """After each finished trial, the training epochs of the trials so far (the compute spent)."""
-    rungs = Rungs(tuple(run.record.train.get("rungs") or (run.record.train.get("epochs", 1),)))
+    rungs = run.record.rungs
     total, curve = 0, []
     for trial in run.trials:
         total += epochs_counted(trial, rungs)
@@ -105,8 +103,11 @@ def run_metrics(run: StudyRun, *, target: float) -> dict[str, Any]:
         "train_seconds": sum(float(t.user_attrs.get(TRAIN_SECONDS_ATTR, 0.0)) for t in run.trials),
         "trials_to_target": None if hit is None else hit + 1,
         "seconds_to_target": None if hit is None else elapsed[hit],
+        "epochs_to_target": None if hit is None else epochs[hit],
         "epochs": epochs[-1] if epochs else 0,
         "configurations": len(screening_trials(run.trials)),
+        "at_top_rung": sum(t.state == TrialState.COMPLETE and rung_of(t) == len(run.record.rungs) - 1
+                           for t in run.trials),
         "best_so_far": curve,
         "elapsed_seconds": elapsed,
         "epochs_so_far": epochs,

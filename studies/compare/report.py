@@ -70,18 +70,21 @@ def render_markdown(summary: dict[str, Any]) -> str:
 
 
 def _optimizer_table(summary: dict[str, Any]) -> list[str]:
-    rows = ["| optimizer | seeds | best: mean ± std | median | min | max | trial time s (mean) "
-            "| training s (mean) | failed | pruned | HHO cache hits | reached target | trials to target "
-            "(median) | trial time to target s (median) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| optimizer | seeds | best: mean ± std | median | min | max | epochs (mean) | configurations (mean) "
+            "| at top rung (mean) | trial time s (mean) | training s (mean) | failed | pruned | HHO cache hits "
+            "| reached target | trials to target (median) | epochs to target (median) "
+            "| trial time to target s (median) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, o in summary["optimizers"].items():
         b = o["best"]
         rows.append(
             f"| {name} | {len(o['seeds'])} | {_f(b['mean'])} ± {_f(b['std'])} | {_f(b['median'])} | "
-            f"{_f(b['min'])} | {_f(b['max'])} | {_f(o['trial_seconds']['mean'], 1)} | "
+            f"{_f(b['min'])} | {_f(b['max'])} | {_f(o['epochs']['mean'], 1)} | "
+            f"{_f(o['configurations']['mean'], 1)} | {_f(o['at_top_rung']['mean'], 1)} | "
+            f"{_f(o['trial_seconds']['mean'], 1)} | "
             f"{_f(o['train_seconds']['mean'], 1)} | {o['failed']} | {o['pruned']} | {o['cache_hits']} | "
             f"{o['reached_target']} of {len(o['seeds'])} | {_f(o['trials_to_target']['median'], 1)} | "
-            f"{_f(o['seconds_to_target']['median'], 1)} |"
+            f"{_f(o['epochs_to_target']['median'], 1)} | {_f(o['seconds_to_target']['median'], 1)} |"
         )
     return rows
 
@@ -108,15 +111,21 @@ def _test_table(tests: list[dict[str, Any]]) -> list[str]:
 
 
 def _run_table(runs: list[dict[str, Any]]) -> list[str]:
-    rows = ["| study | optimizer | seed | best | complete | failed | pruned | trial time s | trials to target |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| study | optimizer | seed | best | epochs | configurations | at top rung | complete | failed | pruned "
+            "| trial time s | trials to target | epochs to target |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         rows.append(
-            f"| {r['study']} | {r['optimizer']} | {r['seed']} | {_f(r['best'])} | {r['complete']} | "
+            f"| {r['study']} | {r['optimizer']} | {r['seed']} | {_f(r['best'])} | {r['epochs']} | "
+            f"{r['configurations']} | {r['at_top_rung']} | {r['complete']} | "
             f"{r['failed']} | {r['pruned']} | {_f(r['trial_seconds'], 1)} | "
-            f"{r['trials_to_target'] if r['trials_to_target'] is not None else 'not reached'} |"
+            f"{_reached(r['trials_to_target'])} | {_reached(r['epochs_to_target'])} |"
         )
     return rows
+
+
+def _reached(value: int | None) -> str:
+    return "not reached" if value is None else str(value)
 
 
 def _recorded(value: Any) -> str:

@@ -116,6 +116,10 @@ def _optimizer_summary(group: list[dict[str, Any]]) -> dict[str, Any]:
         "reached_target": len(reached),
         "trials_to_target": describe([m["trials_to_target"] for m in reached]),
         "seconds_to_target": describe([m["seconds_to_target"] for m in reached]),
+        "epochs_to_target": describe([m["epochs_to_target"] for m in reached]),
+        "configurations": describe([m["configurations"] for m in group]),
+        "at_top_rung": describe([m["at_top_rung"] for m in group]),
+        "epochs": describe([m["epochs"] for m in group]),
     }
 
 

@@ -27,9 +27,10 @@ def _trial(number, state, seconds, attrs, value=None):
     return trial
 
 
-def _metrics(outcomes, *, target=0.9):
+def _metrics(outcomes, *, target=0.9, rungs=(1,)):
     record = StudyRecord(optimizer="tpe", optimizer_settings={}, seed=0, budget=len(outcomes),
-                         space=DEFAULT_SPACE.to_dict(), train={"epochs": 1, "batch_size": 128},
+                         space=DEFAULT_SPACE.to_dict(), train={"epochs": rungs[-1], "batch_size": 128,
+                                                               "rungs": list(rungs)},
                          data={"source": "x", "train": 1, "val": 1, "test": 1})
     trials = tuple(_trial(i, *outcome) for i, outcome in enumerate(outcomes))
     return run_metrics(StudyRun(name="s", record=record, trials=trials, cache_hits=0), target=target)
@@ -59,7 +60,18 @@ def test_the_best_so_far_is_the_final_models_and_compute_counts_epochs():
     screened = {"epochs_run": 1}
     promoted = {"rung": 1, "start_epoch": 1, "end_epoch": 3, "continues": 0, "screened_in": 0, "epochs_run": 2}
     m = _metrics([(C, 1.0, screened, 0.97), (C, 1.0, screened, 0.5), (C, 2.0, promoted, 0.95),
-                  (C, 1.0, screened, 0.99)], target=0.96)
+                  (C, 1.0, screened, 0.99)], target=0.96, rungs=(1, 3))
     # a 3-epoch 0.95 is the final model over a 1-epoch 0.97; a later 1-epoch 0.99 does not replace it
     assert m["best_so_far"] == [0.97, 0.97, 0.95, 0.95] and m["best"] == 0.95
     assert m["epochs_so_far"] == [1, 2, 4, 5] and m["epochs"] == 5 and m["configurations"] == 3
+    # the target is first met by the final model after 1 epoch; the top rung (3 epochs) holds one configuration
+    assert (m["trials_to_target"], m["epochs_to_target"], m["at_top_rung"]) == (1, 1, 1)
+
+
+def test_epochs_to_target_count_the_compute_spent_until_the_final_model_reached_it():
+    screened = {"epochs_run": 1}
+    promoted = {"rung": 1, "start_epoch": 1, "end_epoch": 3, "continues": 1, "screened_in": 1, "epochs_run": 2}
+    m = _metrics([(C, 1.0, screened, 0.5), (C, 1.0, screened, 0.8), (F, 1.0, {"epochs_run": 1}),
+                  (C, 2.0, promoted, 0.93)], target=0.9, rungs=(1, 3))
+    assert m["epochs_so_far"] == [1, 2, 3, 5]
+    assert (m["trials_to_target"], m["epochs_to_target"], m["seconds_to_target"], m["at_top_rung"]) == (4, 5, 5.0, 1)
