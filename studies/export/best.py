@@ -32,7 +32,7 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
     if best is None:
         raise ConfigError(f"study {study.study_name!r} has no COMPLETE trial to export yet")
     record = StudyRecord.read(study)
-    rungs = Rungs(tuple(record.train.get("rungs") or (record.train.get("epochs", 1),))) if record else Rungs((1,))
+    rungs = record.rungs if record else Rungs((1,))
     config: dict[str, Any] = {
         "study": study.study_name,
         "trial": best.number,
