@@ -23,9 +23,11 @@ A third spends the end of a budget where it can still change the final model, wh
 the best of the top rung: once a new configuration could no longer reach the top rung
 within the epochs or time left (its screening, then the rest of the way at the reserve
 pace below), none is screened, even under the ``trials`` cap; the ranking rule's promotions
-go on, and when none is left and nothing runs, the best configuration that can still
-reach the top rung in what is left (at its own pace) goes on, highest rung first, even
-after one has reached it. A screening past that point could never become the final model.
+go on, and when none is left, the best configuration that can still reach the top rung in
+what is left (at its own pace) goes on, highest rung first, even after one has reached it,
+and without waiting for the trials still running (their epochs and the way to the top of
+the one furthest along stay reserved). A screening past that point could never become the
+final model.
 
 With a time limit, a segment starts only if it is expected to end in time, and, as with
 an epoch budget, early enough to leave the configuration furthest along the time it needs
@@ -124,7 +126,9 @@ class SuccessiveHalving:
         if new_room and may_create:
             return Decision(Kind.NEW)
         if books.active or new_room:
-            return Decision(Kind.IDLE)
+            # others still train; past the point a new configuration could reach the top, this worker need not wait
+            push = None if new_room else self._another_to_the_top(books, limits)
+            return push if push is not None else Decision(Kind.IDLE)
         last = self._final_push(books, limits)
         return last if last is not None else Decision(Kind.DONE)
 

@@ -225,3 +225,15 @@ def test_once_a_new_configuration_could_not_reach_the_top_in_time_the_rest_takes
     lower = asha.decide(trials, limits=Limits(trials=100, seconds=9.0), may_create=True)
     assert lower.kind is Kind.PROMOTE and lower.parent.number == 3  # trial 3 needs 8 epochs at its 1 s: 8 s
     assert asha.decide(trials, limits=Limits(trials=100, seconds=7.0), may_create=True).kind is Kind.DONE
+
+
+def test_past_that_point_a_free_worker_takes_another_configuration_to_the_top_while_others_train():
+    asha = SuccessiveHalving(rungs=RUNGS, reduction_factor=3)
+    # another worker trains configuration 3 from rung 0 to 1 (2 epochs): 18 epochs spent or held
+    trials = [*_past_the_top(), _trial(9, None, rung=1, parent=3, root=3, state=TrialState.RUNNING)]
+    push = asha.decide(trials, limits=Limits(trials=100, epochs=26), may_create=True)  # 18 + 9 > 26
+    assert push.kind is Kind.PROMOTE and push.parent.number == 7 and push.segment.end == 9  # 18 + 6 <= 26
+    assert asha.decide(trials, limits=Limits(trials=100, epochs=23), may_create=True).kind is Kind.IDLE
+    # before that point, or under a reached trials cap, it waits for the running trial as before
+    assert asha.decide(trials, limits=Limits(trials=100, epochs=40), may_create=False).kind is Kind.IDLE
+    assert asha.decide(trials, limits=Limits(trials=6, epochs=26), may_create=True).kind is Kind.IDLE
