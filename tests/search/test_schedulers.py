@@ -237,3 +237,45 @@ def test_past_that_point_a_free_worker_takes_another_configuration_to_the_top_wh
     # before that point, or under a reached trials cap, it waits for the running trial as before
     assert asha.decide(trials, limits=Limits(trials=100, epochs=40), may_create=False).kind is Kind.IDLE
     assert asha.decide(trials, limits=Limits(trials=6, epochs=26), may_create=True).kind is Kind.IDLE
+
+
+def _simulate_workers(scheduler, limits, values, *, workers, picks):
+    """Like :func:`_simulate`, with ``workers`` trials at a time that end in the order ``picks`` chooses."""
+    trials, configs, picks = [], 0, iter(picks)
+    while True:
+        running = [i for i, t in enumerate(trials) if t.state == TrialState.RUNNING]
+        decision = scheduler.decide(trials, limits=limits, may_create=True) if len(running) < workers else None
+        if decision is not None and decision.kind in (Kind.NEW, Kind.PROMOTE):
+            if decision.kind is Kind.NEW:
+                segment, x = Segment.first(scheduler.rungs), values[configs % len(values)]
+                configs += 1
+            else:
+                segment, x = decision.segment, decision.parent.params["x"]
+            trial = create_trial(state=TrialState.RUNNING, params={"x": x}, distributions={"x": X},
+                                 user_attrs={**segment.attrs(), CHECKPOINT_ATTR: f"ck{len(trials)}"})
+            trial.number = len(trials)
+            trials.append(trial)
+            continue
+        if not running:
+            assert decision is not None and decision.kind is Kind.DONE
+            return trials
+        ending = trials[running[next(picks, 0) % len(running)]]
+        segment = Segment.of(ending, scheduler.rungs)
+        done = create_trial(state=TrialState.COMPLETE, value=ending.params["x"] + segment.end, params=ending.params,
+                            distributions={"x": X}, user_attrs={**ending.user_attrs, EPOCHS_RUN_ATTR: segment.epochs})
+        done.number = ending.number
+        trials[ending.number] = done
+
+
+@settings(max_examples=500, deadline=None)
+@given(rungs=st.sampled_from([(1, 3), (1, 3, 9), (2, 4, 8, 16), (1, 27)]), factor=st.integers(2, 5),
+       trials=st.integers(1, 30), epochs=st.integers(1, 200), values=st.lists(st.floats(0, 1), min_size=1, max_size=30),
+       workers=st.integers(2, 4), picks=st.lists(st.integers(0, 3), max_size=200))
+def test_with_several_workers_the_budgets_are_kept_and_end_with_a_final_model(
+        rungs, factor, trials, epochs, values, workers, picks):
+    scheduler = SuccessiveHalving(rungs=Rungs(rungs), reduction_factor=factor)
+    epochs = max(epochs, rungs[-1])
+    done = _simulate_workers(scheduler, Limits(trials=trials, epochs=epochs), values, workers=workers, picks=picks)
+    assert sum(t.user_attrs[EPOCHS_RUN_ATTR] for t in done) <= epochs
+    assert sum(t.user_attrs["rung"] == 0 for t in done) <= trials
+    assert final_trial(done).user_attrs["end_epoch"] == rungs[-1]
