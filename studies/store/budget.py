@@ -130,12 +130,18 @@ class StudyBudget:
 
     def _decide(self, *, may_create: bool, deadline: float | None) -> Decision:
         trials = self.study.get_trials(deepcopy=False)
-        seconds = _seconds_left(deadline)
-        if seconds is not None and seconds <= 0:  # nothing starts; queued trials wait for a resume with more time
+        limits = self._limits_now(deadline)
+        if limits is None:  # nothing starts; queued trials wait for a resume with more time
             running = any(t.state == TrialState.RUNNING for t in trials)
             return Decision(Kind.IDLE if running else Kind.DONE)
-        limits = dataclasses.replace(self.limits, seconds=seconds)
         return self.scheduler.decide(trials, limits=limits, may_create=may_create)
+
+    def _limits_now(self, deadline: float | None) -> Limits | None:
+        """The limits with the seconds left until ``deadline``; None once it has passed."""
+        seconds = None if deadline is None else deadline - time.time()
+        if seconds is not None and seconds <= 0:
+            return None
+        return dataclasses.replace(self.limits, seconds=seconds)
 
     def _deadline(self) -> float | None:
         deadline = self.study.user_attrs.get(DEADLINE_ATTR)
@@ -151,10 +157,8 @@ class StudyBudget:
         deadline = self._deadline()
         self._lock.acquire()
         try:
-            trials = self.study.get_trials(deepcopy=False)
-            seconds = _seconds_left(deadline)
-            yield 0 if seconds is not None and seconds <= 0 else self.scheduler.room(
-                trials, limits=dataclasses.replace(self.limits, seconds=seconds))
+            limits = self._limits_now(deadline)
+            yield 0 if limits is None else self.scheduler.room(self.study.get_trials(deepcopy=False), limits=limits)
         finally:
             self._lock.release()
 
@@ -176,7 +180,3 @@ class StudyBudget:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(self.study)
-
-
-def _seconds_left(deadline: float | None) -> float | None:
-    return None if deadline is None else deadline - time.time()
