@@ -172,10 +172,8 @@ def _prepare(
     if epoch_budget is not None:
         check_whole_number("--epoch-budget", epoch_budget, low=1, high=MAX_EPOCH_BUDGET)
         scheduler.check_limits(Limits(trials=budget, epochs=epoch_budget))
-        initial_budget = min(initial_budget, expected_trials(rungs=settings.schedule, reduction_factor=reduction_factor,
-                                                             epochs=epoch_budget))
-    elif trial_cap(budget) is None:  # bounded by time only: plan for a typical number of configurations
-        initial_budget = min(initial_budget, UNCAPPED_PLANNED_TRIALS)
+    if stored is None:  # planned once, for the first limits: a resume that changes them keeps the plan
+        initial_budget = _planned_configurations(budget, epoch_budget, scheduler)
     timeout = pick(given.timeout, stored and stored.timeout, None)
     if timeout is not None:
         check_timeout(timeout)
@@ -203,6 +201,15 @@ def _prepare(
     objective = LstmObjective(data=mnist, space=space, settings=settings, seed=seed, stop_requested=signal_received,
                               checkpoints=checkpoints)
     return record, objective, runner, space
+
+
+def _planned_configurations(budget: int, epoch_budget: int | None, scheduler: SuccessiveHalving) -> int:
+    """The configurations the optimizer's settings are planned for: the trial cap, or fewer
+    when the epoch budget screens fewer; a typical hour's when only time bounds the study."""
+    if epoch_budget is not None:
+        return min(budget, expected_trials(rungs=scheduler.rungs, reduction_factor=scheduler.reduction_factor,
+                                           epochs=epoch_budget))
+    return budget if trial_cap(budget) is not None else UNCAPPED_PLANNED_TRIALS
 
 
 def _train_settings(given: Given, stored_train: dict[str, Any] | None, reduction_factor: int) -> TrainSettings:

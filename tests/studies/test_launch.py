@@ -117,6 +117,18 @@ def test_a_resume_records_the_epoch_budget_and_timeout_it_gives(db_url, tiny, no
     assert _record(db_url).limits_text() == "6 training epochs, 600 s per launch"
 
 
+def test_a_resume_may_lower_or_add_an_epoch_budget_without_replanning_the_optimizer(db_url, tiny, no_training):
+    """The optimizer's settings are planned once, for the first limits; a resume that changes them is not refused."""
+    _launch(db_url, tiny, trials=None, epoch_budget=300, recycle_every=0)  # TPE plans 10 start-up trials
+    planned = _record(db_url).optimizer_settings
+    assert planned["n_startup_trials"] == 10  # for 20 epochs it would plan 5
+    launch(study_name="s", storage=db_url, resume=True, epoch_budget=20, recycle_every=0)
+    assert (_record(db_url).epoch_budget, _record(db_url).optimizer_settings) == (20, planned)
+    _launch(db_url, tiny, study_name="t", trials=300, recycle_every=0)
+    launch(study_name="t", storage=db_url, resume=True, epoch_budget=20, recycle_every=0)
+    assert _record(db_url, "t").epoch_budget == 20 and _record(db_url, "t").optimizer_settings["n_startup_trials"] == 10
+
+
 def test_max_failures_is_recorded_and_a_resume_may_change_it(db_url, tiny, no_training):
     _launch(db_url, tiny, trials=2)
     assert _record(db_url).max_failures == launch_api.DEFAULT_MAX_FAILURES
