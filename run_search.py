@@ -47,11 +47,12 @@ def _add_launch(commands: Any, storage_help: str) -> None:
 
     launch = commands.add_parser("launch", help="create (or --resume) a study and run it",
                                  description="Create a study, or continue one with --resume, and run "
-                                 "it until it holds --trials finished trials.")
+                                 "it until its limits (--trials, --epoch-budget, --timeout) are spent.")
     launch.add_argument("--study", required=True, help="study name (letters, digits, . _ -)")
     launch.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
                         help=f"search algorithm (default: {DEFAULT_OPTIMIZER})")
-    launch.add_argument("--trials", type=int, help="total finished trials the study should hold")
+    launch.add_argument("--trials", type=int, help="configurations to screen in all (with --epoch-budget or "
+                        "--timeout, a cap; a promotion to a longer rung is a further trial of the same configuration)")
     launch.add_argument("--storage", help=storage_help)
     _add_training_options(launch)
     launch.add_argument("--seed", type=int, help="seed of the optimizer and of every trial (default: 0)")
@@ -64,7 +65,7 @@ def _add_launch(commands: Any, storage_help: str) -> None:
                         "this machine, each with cores/J threads; 0: none, only lead the study while "
                         f"`worker` processes on other hosts train (default: {DEFAULT_JOBS})")
     _add_recycle_option(launch)
-    launch.add_argument("--resume", action="store_true", help="continue an existing study to --trials")
+    launch.add_argument("--resume", action="store_true", help="continue an existing study (it may raise its limits)")
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
     launch.set_defaults(handler=_launch)
 

@@ -3,9 +3,9 @@
 ``launch`` creates a study (or with ``resume`` continues it: see :mod:`studies.config`
 for how settings are resolved and recorded) and runs it to its budget: in this process,
 or with local worker processes while this one leads it, or, with ``jobs=0``, only
-leading it while workers on other hosts train (``run_search.py worker``). ``trials`` is
-the study's total budget of finished trials (COMPLETE, PRUNED or FAIL): a resumed study
-runs only what is missing.
+leading it while workers on other hosts train (``run_search.py worker``), until its limits
+are spent: ``trials`` configurations, ``epoch_budget`` training epochs, ``timeout``
+seconds per launch (:mod:`studies.store.budget`). A resumed study runs only what is missing.
 """
 
 from __future__ import annotations
@@ -78,14 +78,15 @@ def launch(
     timeout: float | None = None,
     artifacts: str | Path | None = None,
 ) -> LaunchResult:
-    """Create (or with ``resume``, continue) a study and run it to ``trials`` finished trials.
+    """Create (or with ``resume``, continue) a study and run it until its limits are spent.
 
     Options left as None take the stored value on resume, else the default. On resume, an
     option given with a value other than the stored one is refused, naming both, except
-    ``trials`` and ``max_failures``, which a resume may change (the new values are
-    recorded). Raising ``trials`` keeps the optimizer's settings as the study planned them
-    (TPE keeps its start-up trial count, HHO its population size): they stay recorded as
-    ``optimizer_settings``, with the budget they were planned for as ``initial_budget``.
+    the limits (``trials``, ``epoch_budget``, ``timeout``) and ``max_failures``, which a
+    resume may change (the new values are recorded). Changed limits keep the optimizer's
+    settings as the study planned them when it was created (TPE keeps its start-up trial
+    count, HHO its population size): they stay recorded as ``optimizer_settings``, with the
+    configurations they were planned for as ``initial_budget``.
 
     ``jobs`` local worker processes (each calling ``worker_init`` first, e.g. to set up
     logging) train the trials, and the budget is exact; with ``jobs=0`` this process only
@@ -114,8 +115,9 @@ def launch(
     setup = open_study(name=study_name, storage=storage, given=given, trials=trials, resume=resume)
     study, record = setup.study, setup.record
     study.set_user_attr(DEADLINE_ATTR, None if record.timeout is None else time.time() + record.timeout)
+    # with rungs, promotions run past the trial cap: whether anything is left is the budget's call
     remaining = record.budget - count_finished(study)
-    in_processes = remaining > 0 and (jobs != 1 or 0 < recycle_every < remaining)
+    in_processes = not StudyBudget.of(study, record).done() and (jobs != 1 or 0 < recycle_every < remaining)
     if in_processes:
         run_with_workers(study=study, optimizer=setup.optimizer, objective=setup.objective, budget=record.budget,
                          jobs=jobs, storage=storage, per_process=recycle_every or None, worker_init=worker_init,

@@ -18,7 +18,7 @@ class StudySummary:
     name: str
     optimizer: str
     finished: int
-    # Configurations screened (finished) and the cap on them (None: no cap, or not known).
+    # Configurations screened, running or queued (what the cap counts), and the cap (None: no cap, or not known).
     configurations: int
     trial_cap: int | None
     # Training epochs the trials trained or, queued and running, may train; and their budget.
@@ -50,7 +50,7 @@ def summarize(study: optuna.Study) -> StudySummary:
         name=study.study_name,
         optimizer=record.optimizer if record else "?",
         finished=sum(counts[s] for s in FINISHED_STATES),
-        configurations=len(screening_trials(t for t in trials if t.state in FINISHED_STATES)),
+        configurations=len(screening_trials(trials)),
         trial_cap=record.trial_cap if record else None,
         epochs=sum(epochs_counted(t, record.rungs) for t in trials) if record else None,
         epoch_budget=record.epoch_budget if record else None,

@@ -26,6 +26,8 @@ from studies.store.trials import FINISHED_STATES
 # Record fields every study of one comparison must share.
 COMPARED_FIELDS = ("space", "data", "train", "budget", "pruner", "max_failures", "reduction_factor", "epoch_budget",
                    "timeout")
+# How a refusal names a field whose record name says less than it should.
+_FIELD_NAMES = {"budget": "trial cap"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +74,8 @@ def comparability_problems(runs: Sequence[StudyRun]) -> list[str]:
         for field in COMPARED_FIELDS:
             mine, theirs = _compared(reference.record, field), _compared(run.record, field)
             if canonical(mine) != canonical(theirs):
-                problems.append(f"{field}: {reference.name} has {mine!r}, {run.name} has {theirs!r}")
+                problems.append(f"{_FIELD_NAMES.get(field, field)}: {reference.name} has {mine!r}, "
+                                f"{run.name} has {theirs!r}")
     for run in runs:
         if not run.finished:
             problems.append(f"{run.name} has not spent its budget yet ({len(run.trials)} finished trials)")
@@ -80,6 +83,9 @@ def comparability_problems(runs: Sequence[StudyRun]) -> list[str]:
 
 
 def _compared(record: StudyRecord, field: str) -> Any:
+    """The value of ``field`` that must match: the data's identity, the trial cap (None: no cap)."""
+    if field == "budget":
+        return record.trial_cap
     value = getattr(record, field)
     return data_identity(value) if field == "data" else value
 

@@ -50,7 +50,7 @@ def run_study(
     scheduler: SuccessiveHalving | None = None,
     epoch_budget: int | None = None,
 ) -> None:
-    """Run ``study`` in this process until it holds ``budget`` finished trials (or ``limit`` more).
+    """Run ``study`` in this process until its limits are spent (or ``limit`` more trials have run).
 
     The study's limits and rungs are those ``record`` holds; without one, ``budget``
     configurations (and ``epoch_budget`` epochs) promoted by ``scheduler`` (default: one rung).
@@ -64,12 +64,13 @@ def run_study(
               StudyBudget(study=study, budget=budget, lock=lock or lock_of(study), scheduler=scheduler,
                           epochs=epoch_budget))
     done = keeper.counts().finished
+    limits = record.limits_text() if record is not None else keeper.limits_text()
     if keeper.done():
         _logger.info("Study %r is finished (%d finished trials; %s): nothing to run", study.study_name, done,
-                     keeper.limits_text())
+                     limits)
         return
     _logger.info("Study %r: %d trials finished (%s), running %s with %s", study.study_name, done,
-                 keeper.limits_text(), f"up to {limit}" if limit else "the rest", optimizer.name)
+                 limits, f"up to {limit}" if limit else "the rest", optimizer.name)
     # with one rung a configuration is one trial; with more, the trials a cap allows are not known
     total = trial_cap(budget) if len(keeper.scheduler.rungs) == 1 else None
     trial_logger = TrialLogger(total=total, done=done, progress=progress)

@@ -104,7 +104,7 @@ class StudyBudget:
                    epochs=record.epoch_budget)
 
     def limits_text(self) -> str:
-        """The limits this budget keeps, in words (the deadline is the study's, not repeated here)."""
+        """The limits this budget keeps, in words (without the time per launch, which only a record holds)."""
         return limits_text(trials=self.budget, epochs=self.limits.epochs, seconds=None)
 
     def admit(self, *, may_create: bool) -> Kind:

@@ -116,7 +116,7 @@ def limits_text(*, trials: int, epochs: int | None, seconds: float | None) -> st
     if epochs is not None:
         limits.append(f"{epochs} training epochs")
     if seconds is not None:
-        limits.append(f"{seconds:g} s per launch")
+        limits.append(f"{seconds:.10g} s per launch")
     return ", ".join(limits) or "no limit"
 
 

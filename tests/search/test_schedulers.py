@@ -239,6 +239,10 @@ def test_past_that_point_a_free_worker_takes_another_configuration_to_the_top_wh
     assert asha.decide(trials, limits=Limits(trials=6, epochs=26), may_create=True).kind is Kind.IDLE
 
 
+# A pick at or above this fails the trial it ends, as if its worker had died.
+DIES = 100
+
+
 def _simulate_workers(scheduler, limits, values, *, workers, picks):
     """Like :func:`_simulate`, with ``workers`` trials at a time that end in the order ``picks`` chooses."""
     trials, configs, picks = [], 0, iter(picks)
@@ -259,10 +263,16 @@ def _simulate_workers(scheduler, limits, values, *, workers, picks):
         if not running:
             assert decision is not None and decision.kind is Kind.DONE
             return trials
-        ending = trials[running[next(picks, 0) % len(running)]]
+        pick = next(picks, 0)
+        ending = trials[running[pick % len(running)]]
         segment = Segment.of(ending, scheduler.rungs)
-        done = create_trial(state=TrialState.COMPLETE, value=ending.params["x"] + segment.end, params=ending.params,
-                            distributions={"x": X}, user_attrs={**ending.user_attrs, EPOCHS_RUN_ATTR: segment.epochs})
+        if pick >= DIES:  # its worker died before it trained anything
+            done = create_trial(state=TrialState.FAIL, params=ending.params, distributions={"x": X},
+                                user_attrs={**ending.user_attrs, EPOCHS_RUN_ATTR: 0, "fail_kind": "worker_died"})
+        else:
+            done = create_trial(state=TrialState.COMPLETE, value=ending.params["x"] + segment.end,
+                                params=ending.params, distributions={"x": X},
+                                user_attrs={**ending.user_attrs, EPOCHS_RUN_ATTR: segment.epochs})
         done.number = ending.number
         trials[ending.number] = done
 
@@ -270,12 +280,14 @@ def _simulate_workers(scheduler, limits, values, *, workers, picks):
 @settings(max_examples=500, deadline=None)
 @given(rungs=st.sampled_from([(1, 3), (1, 3, 9), (2, 4, 8, 16), (1, 27)]), factor=st.integers(2, 5),
        trials=st.integers(1, 30), epochs=st.integers(1, 200), values=st.lists(st.floats(0, 1), min_size=1, max_size=30),
-       workers=st.integers(2, 4), picks=st.lists(st.integers(0, 3), max_size=200))
+       workers=st.integers(2, 4), picks=st.lists(st.integers(0, 3), max_size=200), deaths=st.booleans())
 def test_with_several_workers_the_budgets_are_kept_and_end_with_a_final_model(
-        rungs, factor, trials, epochs, values, workers, picks):
+        rungs, factor, trials, epochs, values, workers, picks, deaths):
     scheduler = SuccessiveHalving(rungs=Rungs(rungs), reduction_factor=factor)
     epochs = max(epochs, rungs[-1])
+    picks = [p + DIES * (deaths and n % 5 == 4) for n, p in enumerate(picks)]  # with deaths, every fifth trial fails
     done = _simulate_workers(scheduler, Limits(trials=trials, epochs=epochs), values, workers=workers, picks=picks)
     assert sum(t.user_attrs[EPOCHS_RUN_ATTR] for t in done) <= epochs
     assert sum(t.user_attrs["rung"] == 0 for t in done) <= trials
-    assert final_trial(done).user_attrs["end_epoch"] == rungs[-1]
+    if not deaths:
+        assert final_trial(done).user_attrs["end_epoch"] == rungs[-1]

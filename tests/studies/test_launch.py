@@ -6,13 +6,15 @@ import time
 import keras
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 
 from models import data as data_module
 from models.data import load_mnist
 from models.errors import ConfigError
+from search.schedulers import CHECKPOINT_ATTR, EPOCHS_RUN_ATTR, Segment
 from studies import launch
 from studies.config import MAX_TRIALS
+from studies.store.budget import StudyBudget
 from studies.store.record import StudyRecord
 from tests.helpers import tiny_space_file, write_mnist_dir
 
@@ -127,6 +129,23 @@ def test_a_resume_may_lower_or_add_an_epoch_budget_without_replanning_the_optimi
     _launch(db_url, tiny, study_name="t", trials=300, recycle_every=0)
     launch(study_name="t", storage=db_url, resume=True, epoch_budget=20, recycle_every=0)
     assert _record(db_url, "t").epoch_budget == 20 and _record(db_url, "t").optimizer_settings["n_startup_trials"] == 10
+
+
+def test_a_resume_past_the_trial_cap_with_promotions_left_still_runs_the_jobs_asked_for(db_url, tiny, monkeypatch):
+    ran = []
+    monkeypatch.setattr(launch_api, "run_study", lambda **kwargs: ran.append("this process"))
+    monkeypatch.setattr(launch_api, "run_with_workers", lambda **kwargs: ran.append(f"{kwargs['jobs']} workers"))
+    _launch(db_url, tiny, trials=3, epochs=None, rungs=(1, 3, 9), recycle_every=0)
+    study = optuna.load_study(study_name="s", storage=db_url)
+    for number, value in enumerate((0.5, 0.9, 0.7)):
+        study.add_trial(create_trial(value=value, user_attrs={EPOCHS_RUN_ATTR: 1, CHECKPOINT_ATTR: f"ck{number}"}))
+    promoted = Segment(rung=1, start=1, end=3, parent=1, root=1, resume_from="ck1")
+    study.add_trial(create_trial(value=0.95, user_attrs={**promoted.attrs(), EPOCHS_RUN_ATTR: 2,
+                                                         CHECKPOINT_ATTR: "ck3"}))
+    # 4 finished trials for a cap of 3 configurations, and the best has yet to reach 9 epochs
+    assert not StudyBudget.of(study, _record(db_url)).done()
+    launch(study_name="s", storage=db_url, resume=True, jobs=2)
+    assert ran == ["this process", "2 workers"]
 
 
 def test_max_failures_is_recorded_and_a_resume_may_change_it(db_url, tiny, no_training):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import re
@@ -21,7 +22,7 @@ from studies.compare.metrics import run_metrics
 from studies.compare.report import render_markdown
 from studies.compare.stats import seeds_needed
 from studies.compare.summary import build_summary
-from studies.store.record import StudyRecord
+from studies.store.record import MAX_TRIALS, StudyRecord
 from studies.store.storage import open_storage
 from tests.helpers import tiny_space_file
 from tests.studies.compare.test_stats import brute_force_p
@@ -267,7 +268,7 @@ def test_compare_studies_refuses_incomparable_ones_unless_forced(comparison, tmp
     base = ["compare", "--studies", "compare-hho-seed0,other", "--storage", url, "--out", str(tmp_path / "r")]
     assert run_search.main(base) == 2
     err = capsys.readouterr().err
-    assert "these studies do not compare: budget: compare-hho-seed0 has 3, other has 2" in err
+    assert "these studies do not compare: trial cap: compare-hho-seed0 has 3, other has 2" in err
     assert not (tmp_path / "r").exists()
     assert run_search.main([*base, "--force"]) == 0
     assert "**Warning: these studies do not compare**" in (tmp_path / "r" / "report.md").read_text()
@@ -304,3 +305,17 @@ def test_a_study_is_found_unfinished_until_it_spent_its_budget(db_url):
         study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
         [run] = collect_runs(storage=store, names=["u"])
         assert run.finished is finished
+
+
+def test_the_report_of_an_epoch_budget_comparison_states_its_limits_and_compute():
+    train = {"epochs": 3, "batch_size": 128, "rungs": [1, 3]}
+    runs = [_run(f"c-{opt}-seed{seed}", opt, seed, [(C, 0.5 + seed / 10, 1.0), (C, 0.6, 2.0)], train=train,
+                 epoch_budget=30, reduction_factor=3) for opt in ("hho", "tpe") for seed in range(2)]
+    # no --trials: the record holds MAX_TRIALS, which is no cap
+    runs = [dataclasses.replace(r, record=dataclasses.replace(r.record, budget=MAX_TRIALS)) for r in runs]
+    text = render_markdown(build_summary(runs, storage="sqlite:///x.db", target=None, problems=[], command=None))
+    assert "- Limits per study: 30 training epochs; training: epochs 3, batch_size 128, rungs [1, 3], " \
+           "reduction factor 3;" in text
+    assert str(MAX_TRIALS) not in text
+    # per study: no epochs recorded by these trials, 2 configurations, none at the top rung
+    assert "| c-hho-seed1 | hho | 1 | 0.6000 | 0 | 2 | 0 |" in text
