@@ -40,7 +40,7 @@ UNCAPPED_PLANNED_TRIALS = 50
 # Trials per worker process before it is replaced (TensorFlow leaks memory per model).
 DEFAULT_RECYCLE_EVERY = 25
 DEFAULT_MAX_FAILURES = 5
-# The limits a resume may change (the others must match the stored study, see StudyRecord.differences).
+# The limits a resume may change; it records them (what must match instead: store.record.MUST_MATCH).
 RESUME_MAY_CHANGE = ("budget", "epoch_budget", "timeout")
 DEFAULT_OPTIMIZER = "tpe"
 DEFAULT_DATA = "auto"
