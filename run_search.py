@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_launch(commands: Any, storage_help: str) -> None:
     from search.optimizers import OPTIMIZERS
-    from studies.config import DEFAULT_OPTIMIZER
+    from search.optimizers.hho import BUDGET_PER_HAWK, DEFAULT_POP_CAP, MIN_POP_SIZE
+    from studies.config import DEFAULT_OPTIMIZER, DEFAULT_SEED
     from studies.launch import DEFAULT_JOBS
     from studies.running.pruners import DEFAULT_PRUNER, DEFAULT_PRUNER_WITH_RUNGS, PRUNERS
 
@@ -55,9 +56,10 @@ def _add_launch(commands: Any, storage_help: str) -> None:
                         "--timeout, a cap; a promotion to a longer rung is a further trial of the same configuration)")
     launch.add_argument("--storage", help=storage_help)
     _add_training_options(launch)
-    launch.add_argument("--seed", type=int, help="seed of the optimizer and of every trial (default: 0)")
+    launch.add_argument("--seed", type=int, help=f"seed of the optimizer and of every trial (default: {DEFAULT_SEED})")
     launch.add_argument("--pop-size", type=int, help="HHO only: hawks per population "
-                        "(default: budget/10, within [5, 30])")
+                        f"(default: the configurations the study is planned for / {BUDGET_PER_HAWK}, within "
+                        f"[{MIN_POP_SIZE}, {DEFAULT_POP_CAP}])")
     launch.add_argument("--pruner", choices=sorted(PRUNERS), help="stop poor trials early after an epoch "
                         f"(default: {DEFAULT_PRUNER} with one rung, as measured in benchmarks/results/pruning.md; "
                         f"{DEFAULT_PRUNER_WITH_RUNGS} with several, where successive halving stops them)")
