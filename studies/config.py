@@ -160,8 +160,6 @@ def _prepare(
     name = pick(given.optimizer, stored and stored.optimizer, DEFAULT_OPTIMIZER)
     seed = check_whole_number("--seed", pick(given.seed, stored and stored.seed, DEFAULT_SEED), low=0, high=MAX_SEED)
     budget = pick(trials, stored and stored.budget, None)
-    # The optimizer's settings stay those planned for the study's first budget (see launch).
-    initial_budget = pick(None, stored and (stored.initial_budget or stored.budget), budget)
     stored_train = stored.train if stored else {}
     # A study made before rungs existed records no factor (and has one rung): it keeps recording none.
     recorded_factor = pick(given.reduction_factor, stored and stored.reduction_factor, DEFAULT_REDUCTION_FACTOR)
@@ -172,8 +170,10 @@ def _prepare(
     if epoch_budget is not None:
         check_whole_number("--epoch-budget", epoch_budget, low=1, high=MAX_EPOCH_BUDGET)
         scheduler.check_limits(Limits(trials=budget, epochs=epoch_budget))
-    if stored is None:  # planned once, for the first limits: a resume that changes them keeps the plan
-        initial_budget = _planned_configurations(budget, epoch_budget, scheduler)
+    # The optimizer's settings are planned once, for the study's first limits: a resume that changes them keeps
+    # the plan (see launch).
+    initial_budget = (stored.initial_budget or stored.budget) if stored else _planned_configurations(
+        budget, epoch_budget, scheduler)
     timeout = pick(given.timeout, stored and stored.timeout, None)
     if timeout is not None:
         check_timeout(timeout)

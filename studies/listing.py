@@ -46,13 +46,14 @@ def summarize(study: optuna.Study) -> StudySummary:
     counts = {state: sum(t.state == state for t in trials) for state in TrialState}
     record = StudyRecord.read(study)
     best = final_trial(trials)
+    rungs = record.rungs if record else None
     return StudySummary(
         name=study.study_name,
         optimizer=record.optimizer if record else "?",
         finished=sum(counts[s] for s in FINISHED_STATES),
         configurations=len(screening_trials(trials)),
         trial_cap=record.trial_cap if record else None,
-        epochs=sum(epochs_counted(t, record.rungs) for t in trials) if record else None,
+        epochs=sum(epochs_counted(t, rungs) for t in trials) if rungs else None,
         epoch_budget=record.epoch_budget if record else None,
         complete=counts[TrialState.COMPLETE],
         pruned=counts[TrialState.PRUNED],

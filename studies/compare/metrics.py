@@ -84,6 +84,7 @@ def run_metrics(run: StudyRun, *, target: float) -> dict[str, Any]:
     elapsed = elapsed_seconds(run)
     epochs = epochs_so_far(run)
     hit = first_reaching(curve, target)
+    top = len(run.record.rungs) - 1
     states = [t.state for t in run.trials]
     return {
         "study": run.name,
@@ -106,8 +107,7 @@ def run_metrics(run: StudyRun, *, target: float) -> dict[str, Any]:
         "epochs_to_target": None if hit is None else epochs[hit],
         "epochs": epochs[-1] if epochs else 0,
         "configurations": len(screening_trials(run.trials)),
-        "at_top_rung": sum(t.state == TrialState.COMPLETE and rung_of(t) == len(run.record.rungs) - 1
-                           for t in run.trials),
+        "at_top_rung": sum(t.state == TrialState.COMPLETE and rung_of(t) == top for t in run.trials),
         "best_so_far": curve,
         "elapsed_seconds": elapsed,
         "epochs_so_far": epochs,
